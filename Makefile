@@ -1,0 +1,46 @@
+# The two commands of the README:
+#   make demo   set up (first time: builds llama.cpp, ~5-8 min) and run the flagship scenario
+#               on the embedded local model, offline, no API key
+#   make test   set up and run lint, type checks and the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: demo test lint typecheck setup setup-local bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.local-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[local]"
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev,local]"
+	touch $@ $(VENV)/.local-installed
+
+setup-local: $(VENV)/.local-installed
+setup: $(VENV)/.dev-installed
+
+demo: setup-local
+	$(BIN)/gwa run brainstorm
+
+lint: setup
+	$(BIN)/ruff format --check gwa tests bench
+	$(BIN)/ruff check gwa tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/python bench/bus.py
+	$(BIN)/python bench/cycle.py
+
+clean:
+	rm -rf $(VENV) traces test-output bench/results

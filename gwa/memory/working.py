@@ -1,0 +1,130 @@
+"""Working memory (layer 1): ordered, token-counted entries under a budget θ.
+
+Over budget it bifurcates: the older entries are replaced by one summary entry that stays,
+and the raw entries leave as admission candidates for long-term memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from gwa.types import Memory, WorkingEntry
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def count_tokens(text: str) -> int:
+    """Words and punctuation marks: a close, dependency-free stand-in for a BPE count."""
+    return len(_TOKEN.findall(text))
+
+
+def truncate_tokens(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` with at most ``limit`` tokens (marked with an ellipsis)."""
+    if count_tokens(text) <= limit:
+        return text
+    matches = list(_TOKEN.finditer(text))
+    return text[: matches[max(0, limit - 1)].start()].rstrip() + " …"
+
+
+def make_entry(
+    id: str, cycle: int, author: str, kind: Literal["thought", "summary", "input"], text: str
+) -> WorkingEntry:
+    """A working-memory entry with its token count."""
+    return WorkingEntry(id, cycle, author, kind, text, count_tokens(text))
+
+
+class WorkingMemory:
+    """Bounded working memory; `split` and `bifurcate` keep it under ``budget`` tokens."""
+
+    def __init__(self, budget: int, *, keep_recent: int = 2) -> None:
+        if budget < 16:
+            raise ValueError(f"working memory budget must be at least 16 tokens, got {budget}")
+        self.budget = budget
+        self.keep_recent = max(1, keep_recent)
+        self._entries: list[WorkingEntry] = []
+
+    @property
+    def entries(self) -> tuple[WorkingEntry, ...]:
+        """Oldest first."""
+        return tuple(self._entries)
+
+    @property
+    def tokens(self) -> int:
+        """Tokens held now."""
+        return sum(e.tokens for e in self._entries)
+
+    def add(self, entry: WorkingEntry) -> None:
+        """Append an entry; one longer than half the budget is truncated to fit."""
+        limit = self.budget // 2
+        if entry.tokens > limit:
+            text = truncate_tokens(entry.text, limit)
+            entry = replace(entry, text=text, tokens=count_tokens(text))
+        self._entries.append(entry)
+
+    def over_budget(self) -> bool:
+        """Whether the entries exceed the budget θ."""
+        return self.tokens > self.budget
+
+    def split(self) -> tuple[WorkingEntry, ...]:
+        """The entries to be summarised: all but the most recent ``keep_recent``."""
+        return tuple(self._entries[: -self.keep_recent])
+
+    def bifurcate(self, summary: WorkingEntry) -> tuple[WorkingEntry, ...]:
+        """Replace the older entries by ``summary``; return the evicted raw entries."""
+        old = self.split()
+        recent = self._entries[len(old) :]
+        room = max(8, self.budget - sum(e.tokens for e in recent))
+        if summary.tokens > room:
+            text = truncate_tokens(summary.text, room)
+            summary = replace(summary, text=text, tokens=count_tokens(text))
+        self._entries = [summary, *recent]
+        return tuple(e for e in old if e.kind != "summary")
+
+
+def extractive_summary(entries: Sequence[WorkingEntry], limit: int) -> str:
+    """A summary without a model: the start of each entry, within ``limit`` tokens."""
+    parts = [truncate_tokens(e.text, max(4, limit // max(1, len(entries)))) for e in entries]
+    return truncate_tokens("Earlier: " + " | ".join(parts), limit)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionCandidate:
+    """Something that might cross into long-term memory, with where it came from."""
+
+    entry: WorkingEntry
+    run: str
+    source: Literal["evicted", "proposal"]
+
+
+class AdmissionSink(Protocol):
+    """Receives admission candidates (long-term memory plugs in here)."""
+
+    async def offer(self, candidates: Sequence[AdmissionCandidate]) -> None:
+        """Consider the candidates for long-term memory."""
+        ...
+
+
+class NullSink:
+    """Keeps nothing: the default until long-term memory is configured."""
+
+    async def offer(self, candidates: Sequence[AdmissionCandidate]) -> None:
+        """Discard the candidates."""
+
+
+class Retriever(Protocol):
+    """Answers the attention role's queries from long-term memory."""
+
+    async def retrieve(self, queries: Sequence[str], *, k: int) -> tuple[Memory, ...]:
+        """Up to ``k`` memories relevant to the queries."""
+        ...
+
+
+class NullRetriever:
+    """Recalls nothing: the default until long-term memory is configured."""
+
+    async def retrieve(self, queries: Sequence[str], *, k: int) -> tuple[Memory, ...]:
+        """No memories."""
+        return ()

@@ -1,0 +1,303 @@
+"""The Workspace: conducts cycles over the bus between agents, memory, drive and trace."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from gwa.agents.agent import Agent, LLMAgent
+from gwa.agents.cassette import Cassette, RecordingModel
+from gwa.agents.models import ChatModel
+from gwa.agents.roles import BUILTIN_ROLES, Role
+from gwa.broadcast import Bus, LocalBus, Sender, Topics
+from gwa.cycle import CycleRunner, RunState
+from gwa.drive import ConstantTemperature, TemperatureSource
+from gwa.errors import ConfigError
+from gwa.hub import AgentRunner, Hub
+from gwa.memory import AdmissionSink, NullRetriever, NullSink, Retriever, WorkingMemory
+from gwa.resolve import Resolved, build_model, resolve_default
+from gwa.scenario import ModelSpec, Scenario, load_scenario
+from gwa.trace import TraceWriter, secrets_from_env
+from gwa.types import RunId, Usage
+
+Status = Literal["answered", "max_cycles", "budget", "timeout", "stopped", "stalled"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a run ended with."""
+
+    run: RunId
+    status: Status
+    reason: str
+    answer: str | None
+    """The last answer given (None if the workspace never responded)."""
+    cycles: int
+    usage: Usage
+    trace_path: Path | None
+    outputs: tuple[str, ...] = ()
+    """Every answer given (several in idle mode)."""
+
+
+@dataclass(slots=True)
+class _Options:
+    trace_path: Path | Literal[False] | None = None
+    record: Path | None = None
+
+
+class Workspace:
+    """A swarm of agents around one global workspace.
+
+    Build it from a scenario file (`from_yaml`) or a `Scenario` in code, optionally plug in
+    models, agents, a bus, a temperature source, a retriever and an admission sink, then
+    ``await ws.run(goal)`` or ``async for event in ws.stream(goal)``.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        models: Mapping[str, ChatModel] | None = None,
+        agents: Sequence[Agent] = (),
+        bus: Bus | None = None,
+        temperature: TemperatureSource | None = None,
+        retriever: Retriever | None = None,
+        admission: AdmissionSink | None = None,
+        model_override: ModelSpec | None = None,
+        base_dir: str | Path | None = None,
+        trace_path: str | Path | Literal[False] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.base_dir = Path(base_dir) if base_dir is not None else None
+        self._models: dict[str, ChatModel] = dict(models or {})
+        self._extra_agents: list[Agent] = list(agents)
+        self._bus = bus
+        self.temperature_source = temperature or ConstantTemperature(scenario.workspace.temperature)
+        self.retriever = retriever or NullRetriever()
+        self.admission = admission or NullSink()
+        self._override = model_override
+        self._options = _Options(
+            trace_path=False if trace_path is False else (Path(trace_path) if trace_path else None)
+        )
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._stop_reason: str | None = None
+        self._state: RunState | None = None
+        self.model_choice: Resolved | None = None
+        """The default model and why it was chosen (set once agents are built)."""
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **kwargs: Any) -> Workspace:
+        """A workspace from a scenario file (relative paths in it are taken from its folder)."""
+        p = Path(path)
+        kwargs.setdefault("base_dir", p.parent)
+        return cls(load_scenario(p), **kwargs)
+
+    def register_model(self, name: str, model: ChatModel) -> None:
+        """Use ``model`` for agents whose ``model`` field is ``name`` (``default`` for all)."""
+        self._models[name] = model
+
+    def register_agent(self, agent: Agent) -> None:
+        """Add a custom agent (any object with ``name``, ``role`` and ``act``)."""
+        self._extra_agents.append(agent)
+
+    def record_to(self, path: str | Path) -> None:
+        """Record every model call of the next run to a cassette file (for ``--replay``)."""
+        self._options.record = Path(path)
+
+    def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener`` with every trace event as it is written."""
+        self._listeners.append(listener)
+
+    async def submit(self, text: str) -> None:
+        """Send an input to the running workspace; it is perceived at the next cycle."""
+        if self._state is None:
+            raise ConfigError("the workspace is not running; start it with run() or stream()")
+        await self._state.submit(text)
+
+    def stop(self, reason: str = "stopped by the caller") -> None:
+        """Ask the run to stop after the current cycle."""
+        self._stop_reason = reason
+        if self._state is not None:
+            self._state.request_stop(reason)
+
+    def _default_model(self) -> ChatModel:
+        if "default" in self._models:
+            self.model_choice = Resolved(self._models["default"], "registered in Python")
+        elif self.model_choice is None:
+            self.model_choice = resolve_default(
+                self.scenario.models, base=self.base_dir, override=self._override
+            )
+        return self.model_choice.model
+
+    def build_agents(self) -> list[Agent]:
+        """The scenario's agents (with their models) followed by the registered ones."""
+        s = self.scenario
+        built: dict[str, ChatModel] = {}
+        agents: list[Agent] = []
+        for spec in s.agents:
+            key = spec.model
+            if key not in built:
+                if key in self._models:
+                    built[key] = self._models[key]
+                elif key == "default" or self._override is not None:
+                    built[key] = self._default_model()
+                else:
+                    built[key] = build_model(s.models[key], base=self.base_dir)
+            role = BUILTIN_ROLES.get(spec.role) or Role(
+                spec.role, s.roles[spec.role].output, s.roles[spec.role].prompt
+            )
+            agents.append(
+                LLMAgent(
+                    spec.name, role, built[key], instruction=spec.prompt, candidates=spec.candidates
+                )
+            )
+        agents.extend(self._extra_agents)
+        names = [a.name for a in agents]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"agent names must be unique; duplicated: {', '.join(dupes)}")
+        return agents
+
+    def _trace_path(self, run: RunId) -> Path | None:
+        if self._options.trace_path is False:
+            return None
+        if self._options.trace_path is not None:
+            return self._options.trace_path
+        return Path(self.scenario.trace.path.format(scenario=self.scenario.name, run=run))
+
+    def _secrets(self) -> set[str]:
+        found = secrets_from_env()
+        found |= {m.api_key for m in self.scenario.models.values() if m.api_key}
+        return found
+
+    async def run(self, goal: str | None = None) -> RunResult:
+        """Cycle until an answer or a stop condition; return how it ended."""
+        goal = goal or self.scenario.goal
+        if not goal or not goal.strip():
+            raise ConfigError(
+                "no goal: give one to run(goal) / --goal, or set goal in the scenario"
+            )
+        agents = self.build_agents()
+        cassette: Cassette | None = None
+        if self._options.record is not None:
+            cassette = Cassette()
+            agents = [_recording(a, cassette) for a in agents]
+        run = RunId(time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3))
+        trace = TraceWriter(run, self._trace_path(run), secrets=self._secrets())
+        trace.listeners.extend(self._listeners)
+        bus = self._bus or LocalBus()
+        topics = Topics(run)
+        hub = Hub(bus, topics)
+        state = RunState(bus, topics, Sender("workspace-control"))
+        self._state = state
+        if self._stop_reason is not None:
+            state.request_stop(self._stop_reason)
+        runners = [AgentRunner(agent, bus, topics) for agent in agents]
+        try:
+            await bus.start()
+            await hub.start()
+            await state.start()
+            for runner in runners:
+                runner.attach()
+            trace.emit("run.start", **self._run_start(goal, agents))
+            cycles = CycleRunner(
+                scenario=self.scenario,
+                goal=goal,
+                agents=agents,
+                hub=hub,
+                trace=trace,
+                state=state,
+                memory=WorkingMemory(
+                    self.scenario.workspace.working_memory_tokens,
+                    keep_recent=self.scenario.workspace.keep_recent,
+                ),
+                temperature=self.temperature_source,
+                retriever=self.retriever,
+                admission=self.admission,
+            )
+            outcome = await cycles.run()
+        finally:
+            for runner in runners:
+                await runner.detach()
+            await hub.stop()
+            await state.stop()
+            if self._bus is None:
+                await bus.close()
+            self._state = None
+            if cassette is not None and self._options.record is not None:
+                cassette.save(self._options.record)
+        trace.emit(
+            "run.end",
+            cycle=outcome.cycles,
+            status=outcome.status,
+            reason=outcome.reason,
+            answer=outcome.answer,
+            cycles=outcome.cycles,
+            tokens_in=outcome.usage.prompt_tokens,
+            tokens_out=outcome.usage.completion_tokens,
+            duration_s=round(outcome.duration_s, 3),
+        )
+        trace.close()
+        return RunResult(
+            run=run,
+            status=outcome.status,
+            reason=outcome.reason,
+            answer=outcome.answer,
+            cycles=outcome.cycles,
+            usage=outcome.usage,
+            trace_path=trace.path,
+            outputs=outcome.outputs,
+        )
+
+    def _run_start(self, goal: str, agents: Sequence[Agent]) -> dict[str, Any]:
+        config = self.scenario.model_dump(mode="json")
+        digest = hashlib.sha256(self.scenario.model_dump_json().encode()).hexdigest()[:16]
+        return {
+            "scenario": self.scenario.name,
+            "config_hash": digest,
+            "config": config,
+            "seed": self.scenario.workspace.seed,
+            "goal": goal,
+            "model": self.model_choice.reason if self.model_choice else None,
+            "agents": [
+                {
+                    "name": a.name,
+                    "role": a.role.name,
+                    "output": a.role.output,
+                    "model": getattr(getattr(a, "model", None), "name", "custom"),
+                }
+                for a in agents
+            ],
+        }
+
+    async def stream(self, goal: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Run and yield every trace event as it happens; the last one is ``run.end``."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._listeners.append(queue.put_nowait)
+        task = asyncio.create_task(self.run(goal))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+            await task
+        finally:
+            self._listeners.remove(queue.put_nowait)
+            if not task.done():
+                self.stop("the stream consumer stopped reading")
+                await task
+
+    def run_sync(self, goal: str | None = None) -> RunResult:
+        """`run` for code that is not async (starts its own event loop)."""
+        return asyncio.run(self.run(goal))
+
+
+def _recording(agent: Agent, cassette: Cassette) -> Agent:
+    if isinstance(agent, LLMAgent) and not isinstance(agent.model, RecordingModel):
+        agent.model = RecordingModel(agent.model, cassette)
+    return agent

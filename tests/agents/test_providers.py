@@ -1,0 +1,156 @@
+"""Providers: the OpenAI-compatible client over a mock HTTP transport, LangChain, the guard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx2
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from gwa.agents.models import ChatRequest, is_loopback
+from gwa.agents.providers import LangChainChatModel, OpenAIChatModel
+from gwa.errors import ModelError, ModelUnavailable, NetworkModelForbidden
+from gwa.types import ChatMessage
+
+REQUEST = ChatRequest((ChatMessage("user", "hi"),), temperature=0.3, max_tokens=20, seed=7)
+SECRET = "sk-test-abcdefghijklmnopqrstuvwxyz"
+
+
+def _completion(text: str) -> dict[str, Any]:
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+        ],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+    }
+
+
+def _model(handler: Any, retries: int = 0) -> OpenAIChatModel:
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    return OpenAIChatModel(
+        "m",
+        base_url="http://127.0.0.1:9/v1",
+        api_key=SECRET,
+        max_retries=retries,
+        http_client=client,
+        timeout_s=5,
+    )
+
+
+async def test_openai_provider_sends_sampling_settings_and_reads_usage() -> None:
+    """Temperature, max tokens and seed reach the endpoint; usage comes back."""
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return httpx2.Response(200, json=_completion("hello"))
+
+    response = await _model(handler).complete(REQUEST)
+    assert response.text == "hello"
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (11, 3)
+    assert (seen[0]["temperature"], seen[0]["max_tokens"], seen[0]["seed"]) == (0.3, 20, 7)
+
+
+async def test_openai_provider_retries_rate_limits() -> None:
+    """A 429 is retried (with backoff) and the next success is returned."""
+    calls = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            return httpx2.Response(
+                429, json={"error": {"message": "slow down"}}, headers={"retry-after-ms": "1"}
+            )
+        return httpx2.Response(200, json=_completion("ok"))
+
+    assert (await _model(handler, retries=2).complete(REQUEST)).text == "ok"
+    assert len(calls) == 2
+
+
+async def test_openai_auth_failure_is_clear_and_never_shows_the_key() -> None:
+    """A 401 becomes ModelUnavailable saying what to check, without the key."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(401, json={"error": {"message": f"bad key {SECRET}"}})
+
+    with pytest.raises(ModelUnavailable, match="OPENAI_API_KEY") as info:
+        await _model(handler).complete(REQUEST)
+    assert SECRET not in str(info.value)
+
+
+async def test_openai_server_errors_become_model_errors() -> None:
+    """A 500 with no retries left is a ModelError with the status."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(500, json={"error": {"message": "down"}})
+
+    with pytest.raises(ModelError, match="HTTP 500"):
+        await _model(handler).complete(REQUEST)
+
+
+async def test_network_models_are_forbidden_in_tests() -> None:
+    """A non-loopback endpoint refuses to call while GWA_FORBID_NETWORK_MODELS=1."""
+    model = OpenAIChatModel("m", base_url="https://api.example.com/v1", api_key="x")
+    with pytest.raises(NetworkModelForbidden, match="ScriptedModel"):
+        await model.complete(REQUEST)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8080/v1", True),
+        ("http://localhost/v1", True),
+        ("https://a.b/v1", False),
+        (None, False),
+    ],
+)
+def test_loopback_detection(url: str | None, expected: bool) -> None:
+    """Only loopback hosts count as local."""
+    assert is_loopback(url) == expected
+
+
+class _TemperatureEcho(BaseChatModel):
+    temperature: float = 0.0
+
+    @property
+    def _llm_type(self) -> str:
+        return "echo"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage(content=f"T={self.temperature}"))]
+        )
+
+
+async def test_langchain_adapter_sets_temperature_per_call() -> None:
+    """The same LangChain model answers at each request's own temperature."""
+    model = LangChainChatModel(_TemperatureEcho(), network=False)
+    hot = await model.complete(ChatRequest((ChatMessage("user", "x"),), temperature=1.2))
+    cold = await model.complete(ChatRequest((ChatMessage("user", "x"),), temperature=0.1))
+    assert (hot.text, cold.text) == ("T=1.2", "T=0.1")
+    assert hot.usage.completion_tokens > 0
+
+
+async def test_langchain_fake_models_are_allowed_and_real_ones_guarded() -> None:
+    """LangChain's own fakes run in tests; other models count as network models."""
+    fake = LangChainChatModel(GenericFakeChatModel(messages=iter(["hi there"])))
+    assert (await fake.complete(REQUEST)).text == "hi there"
+    with pytest.raises(NetworkModelForbidden):
+        await LangChainChatModel(_TemperatureEcho()).complete(REQUEST)
+
+
+def test_langchain_adapter_rejects_other_objects() -> None:
+    """Only BaseChatModel instances are accepted."""
+    with pytest.raises(ModelUnavailable, match="BaseChatModel"):
+        LangChainChatModel(object())

@@ -1,0 +1,102 @@
+"""Trace files: common fields, redaction of secrets, and a reader that rejects broken lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gwa.errors import TraceError
+from gwa.trace import REDACTED, TraceWriter, read_trace, secrets_from_env
+
+KEY = "sk-live-1234567890abcdefghij"
+
+
+def test_events_carry_the_common_fields_in_order(trace_file: Path) -> None:
+    """Every line has v, ts, run, seq (1, 2, …), cycle, event, agent."""
+    writer = TraceWriter("r1", trace_file, clock=lambda: 12.5)
+    writer.emit("run.start", scenario="s")
+    writer.emit("proposal", cycle=1, agent="gen", text="x")
+    writer.close()
+    lines = [json.loads(line) for line in trace_file.read_text().splitlines()]
+    assert lines[0] == {
+        "v": 1,
+        "ts": 12.5,
+        "run": "r1",
+        "seq": 1,
+        "cycle": None,
+        "event": "run.start",
+        "agent": None,
+        "scenario": "s",
+    }
+    assert [r.seq for r in read_trace(trace_file)] == [1, 2]
+    assert list(read_trace(trace_file))[1].field("text") == "x"
+
+
+def test_secrets_never_reach_the_file(trace_file: Path) -> None:
+    """Credential fields, known secret values and key-shaped strings are all redacted."""
+    writer = TraceWriter("r", trace_file, secrets={"hunter22-password"})
+    writer.emit(
+        "model.call",
+        config={"models": {"default": {"api_key": "anything", "base_url": "http://x"}}},
+        error=f"failed with key {KEY} and hunter22-password",
+        headers=["Authorization: Bearer abcdefghijklmnop"],
+    )
+    writer.close()
+    text = trace_file.read_text()
+    for secret in ("anything", KEY, "hunter22-password", "abcdefghijklmnop"):
+        assert secret not in text
+    assert text.count(REDACTED) == 4
+    assert "http://x" in text
+
+
+def test_secret_values_are_collected_from_the_environment() -> None:
+    """Variables named like keys or tokens are treated as secrets."""
+    env = {"OPENAI_API_KEY": KEY, "HOME": "/root", "MY_TOKEN": "t0k3n-value", "SHORT_KEY": "abc"}
+    assert secrets_from_env(env) == {KEY, "t0k3n-value"}
+
+
+def test_listeners_see_each_event(tmp_path: Path) -> None:
+    """Listeners receive the same records that are written."""
+    seen: list[dict[str, object]] = []
+    writer = TraceWriter("r", None)
+    writer.listeners.append(seen.append)
+    writer.emit("cycle.start", cycle=1, temperature=0.7)
+    assert seen[0]["event"] == "cycle.start"
+    assert seen[0]["temperature"] == 0.7
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            ['{"v":1,"ts":1,"run":"r","seq":1,"event":"a"}', "{truncated"],
+            "t.jsonl:2: not a valid trace",
+        ),
+        (
+            ['{"v":1,"ts":1,"run":"r","event":"a"}'],
+            "t.jsonl:1: not a valid trace record (seq: Field required)",
+        ),
+        (['{"v":9,"ts":1,"run":"r","seq":1,"event":"a"}'], "newer than this GWA"),
+        (
+            [
+                '{"v":1,"ts":1,"run":"r","seq":2,"event":"a"}',
+                '{"v":1,"ts":1,"run":"r","seq":1,"event":"b"}',
+            ],
+            "does not follow",
+        ),
+    ],
+)
+def test_reader_names_the_broken_line(tmp_path: Path, lines: list[str], message: str) -> None:
+    """A broken, incomplete, too new or out-of-order line raises TraceError with file:line."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TraceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        list(read_trace(path))
+
+
+def test_reader_reports_a_missing_file(tmp_path: Path) -> None:
+    """A missing trace file is a TraceError, not a bare OSError."""
+    with pytest.raises(TraceError, match="not found"):
+        list(read_trace(tmp_path / "none.jsonl"))
