@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: demo test lint typecheck setup setup-local bench clean
+.PHONY: demo test lint typecheck setup setup-local bench cassettes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: setup
 	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/cycle.py
+	$(BIN)/python bench/local_model.py
+
+cassettes: setup-local
+	$(BIN)/gwa run brainstorm --model local --record gwa/scenarios/cassettes/brainstorm.json --quiet
 
 clean:
 	rm -rf $(VENV) traces test-output bench/results

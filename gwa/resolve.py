@@ -42,7 +42,7 @@ def build_model(spec: ModelSpec, *, base: Path | None = None) -> ChatModel:
             api_key=spec.api_key,
             timeout_s=spec.timeout_s,
             max_retries=spec.max_retries,
-            json_schema=spec.json_schema,
+            structured_output=spec.structured_output,
         )
     if spec.provider == "replay":
         path = _relative(spec.path or "", base)

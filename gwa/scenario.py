@@ -41,8 +41,9 @@ class ModelSpec(_Spec):
     """Per-request timeout in seconds."""
     max_retries: int = Field(default=3, ge=0, le=10)
     """Retries with exponential backoff on 429, 5xx and connection errors."""
-    json_schema: bool = False
-    """Send each role's JSON schema as response_format (servers with structured output)."""
+    structured_output: Literal["none", "json_schema", "json_object"] = "none"
+    """Send each role's JSON schema as response_format so the server enforces it:
+    json_schema (OpenAI, vLLM, Ollama) or json_object (llama.cpp server)."""
     factory: str | None = None
     """langchain: 'module:attribute' naming a BaseChatModel or a function returning one."""
     path: str | None = None

@@ -134,3 +134,24 @@ def test_console_script_reports_its_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.strip() == f"gwa {gwa.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "the scenario is empty"),
+        ("agents:\n  - {name: g, role: generator}\nworkspace: {max_cycles: many}\n", "max_cycles"),
+        ("agents:\n  - {name: g, role: oracle}\n", "unknown role 'oracle'"),
+        ("agents: {name: g}\n", "agents"),
+    ],
+)
+def test_run_refuses_bad_scenarios_with_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str, message: str
+) -> None:
+    """Empty files, wrong types and unknown roles stop `gwa run` before any model is called."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    assert main(["run", str(path), "--model", "fake"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:" in err
+    assert message in err

@@ -58,7 +58,6 @@ async def test_flagship_scenario_answers_with_a_full_trace(trace_file: Path) -> 
     expected = {
         "run.start",
         "cycle.start",
-        "memory.retrieve",
         "broadcast",
         "proposal",
         "critique",
@@ -72,6 +71,34 @@ async def test_flagship_scenario_answers_with_a_full_trace(trace_file: Path) -> 
     end = kinds(trace_file, "run.end")[0]
     assert end.field("status") == "answered"
     assert end.field("tokens_in") == result.usage.prompt_tokens > 0
+
+
+async def test_attention_queries_reach_the_retriever_and_memories_the_broadcast(
+    trace_file: Path,
+) -> None:
+    """Attention's queries go to the retriever; recalled memories are in what generators see."""
+    from gwa.types import Memory
+
+    asked: list[list[str]] = []
+
+    class Recall:
+        async def retrieve(self, queries: Any, *, k: int) -> tuple[Memory, ...]:
+            asked.append(list(queries))
+            return (Memory("m1", "bananas are yellow", 0.9),)
+
+    model = FakeModel()
+    ws = Workspace(
+        scenario("  - {name: a, role: attention}\n  - {name: g, role: generator}\n", cycles=1),
+        models={"default": model},
+        retriever=Recall(),
+        trace_path=trace_file,
+    )
+    await ws.run()
+    assert asked == [["pick a fruit"]]
+    (retrieve,) = kinds(trace_file, "memory.retrieve")
+    assert retrieve.field("memories") == [{"id": "m1", "score": 0.9, "text": "bananas are yellow"}]
+    generator_prompt = model.requests[1].messages[1].content
+    assert "RECALLED MEMORIES:\n- (m1) bananas are yellow" in generator_prompt
 
 
 async def test_agents_of_a_phase_run_concurrently(trace_file: Path) -> None:

@@ -111,7 +111,10 @@ class LLMAgent:
             max_tokens=ctx.max_tokens,
             seed=ctx.seed,
             schema=request_schema(
-                self._role.output, n_candidates=len(request.candidates), n_items=self.candidates
+                self._role.output,
+                n_candidates=len(request.candidates),
+                n_items=self.candidates,
+                max_tokens=ctx.max_tokens,
             ),
         )
         start = time.perf_counter()

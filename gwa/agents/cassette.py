@@ -55,6 +55,7 @@ class Cassette:
         p.parent.mkdir(parents=True, exist_ok=True)
         body = {"version": CASSETTE_VERSION, "interactions": self.interactions}
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(body, f, ensure_ascii=False, indent=1)
         os.replace(tmp, p)

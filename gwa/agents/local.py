@@ -74,6 +74,7 @@ class LocalChatModel:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         constrained: bool = True,
+        repeat_penalty: float = 1.1,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -85,6 +86,7 @@ class LocalChatModel:
         if not self.path.is_file():
             raise ModelUnavailable(f"local model file {self.path} not found")
         self.constrained = constrained
+        self.repeat_penalty = repeat_penalty
         self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
         try:
@@ -138,6 +140,7 @@ class LocalChatModel:
                 max_tokens=request.max_tokens,
                 seed=request.seed if request.seed is not None else -1,
                 grammar=grammar,
+                repeat_penalty=self.repeat_penalty,
             )
         text = result["choices"][0]["message"]["content"] or ""
         usage = result.get("usage") or {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from gwa.agents.models import ChatRequest, ChatResponse, estimate_tokens, guard_network
 from gwa.errors import ModelError, ModelTimeout, ModelUnavailable
@@ -15,8 +15,9 @@ class OpenAIChatModel:
     llama.cpp server, LM Studio …), called through the ``openai`` SDK.
 
     The SDK retries 408/409/429/5xx and connection errors with exponential backoff
-    (``max_retries``). With ``json_schema=True`` the role's schema is sent as
-    ``response_format`` so servers that support structured output enforce it.
+    (``max_retries``). ``structured_output`` sends the role's schema as ``response_format``
+    so the server enforces it: ``json_schema`` (OpenAI, vLLM, Ollama) or ``json_object``
+    (llama.cpp's server, which takes ``{"type": "json_object", "schema": …}``).
     """
 
     def __init__(
@@ -27,7 +28,7 @@ class OpenAIChatModel:
         api_key: str | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 3,
-        json_schema: bool = False,
+        structured_output: Literal["none", "json_schema", "json_object"] = "none",
         http_client: Any = None,
     ) -> None:
         import openai
@@ -35,7 +36,7 @@ class OpenAIChatModel:
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
-        self.json_schema = json_schema
+        self.structured_output = structured_output
         self._client = openai.AsyncOpenAI(
             api_key=key,
             base_url=self.base_url,
@@ -62,11 +63,13 @@ class OpenAIChatModel:
         }
         if request.seed is not None:
             kwargs["seed"] = request.seed
-        if self.json_schema and request.schema is not None:
+        if request.schema is not None and self.structured_output == "json_schema":
             kwargs["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": request.schema},
             }
+        elif request.schema is not None and self.structured_output == "json_object":
+            kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
         try:
             resp = await self._client.chat.completions.create(**kwargs)
         except openai.APITimeoutError:

@@ -124,16 +124,34 @@ def _obj(title: str, **props: Any) -> dict[str, Any]:
     return {"title": title, "type": "object", "properties": props, "required": list(props)}
 
 
-def _text(max_length: int) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": max_length}
+CHARS_PER_TOKEN = 2.5
+"""A cautious characters-per-token ratio for fitting strings into a completion budget."""
+JSON_TOKENS_PER_STRING = 16
+"""Tokens of JSON syntax and of the other fields around each string field."""
 
 
-def request_schema(kind: str, *, n_candidates: int = 0, n_items: int = 1) -> dict[str, Any]:
+def _string_budget(kind: str, n_candidates: int, n_items: int) -> int:
+    return {"queries": 3, "candidates": n_items, "critiques": max(1, n_candidates)}.get(kind, 1)
+
+
+def request_schema(
+    kind: str, *, n_candidates: int = 0, n_items: int = 1, max_tokens: int | None = None
+) -> dict[str, Any]:
     """The tight JSON Schema for one request: candidate numbers as enums of 1..n, scores as
-    −5..+5, exactly ``n_items`` generated thoughts, short strings. Providers that constrain
-    decoding (llama.cpp grammars, structured outputs) make outputs valid by construction; the
-    pydantic schema of the kind still validates them afterwards."""
+    −5..+5, exactly ``n_items`` generated thoughts, and strings short enough that the whole
+    object fits in ``max_tokens`` (a constrained output cut off by the token limit would not
+    parse). Providers that constrain decoding (llama.cpp grammars, structured outputs) make
+    outputs valid by construction; the pydantic schema of the kind still validates them."""
     numbers = {"type": "integer", "enum": list(range(1, max(1, n_candidates) + 1))}
+    cap = 10**6
+    if max_tokens is not None:
+        strings = _string_budget(kind, n_candidates, n_items)
+        per_string = max(4, max_tokens // strings - JSON_TOKENS_PER_STRING)
+        cap = max(8, int(per_string * CHARS_PER_TOKEN))
+
+    def _text(limit: int) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": min(limit, cap)}
+
     if kind == "queries":
         items = {"type": "array", "items": _text(100), "minItems": 1, "maxItems": 3}
         return _obj("Queries", queries=items)

@@ -1,0 +1,150 @@
+"""The embedded local model, for real: no mocks, the shipped GGUF, in-process and over HTTP.
+
+These tests need the 'local' extra, which the README's test command installs.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gwa import Workspace, parse_scenario, read_trace
+from gwa.agents.local import LocalChatModel, shipped_model_path
+from gwa.scenario import ModelSpec
+
+pytestmark = [pytest.mark.local_model, pytest.mark.timeout(600)]
+
+SMALL = """
+name: small
+goal: Name one fruit that is yellow.
+agents:
+  - {name: gen, role: generator}
+  - {name: critic, role: critic}
+  - {name: arbiter, role: arbiter}
+  - {name: responder, role: responder}
+selection: {policy: hybrid}
+workspace: {max_cycles: 2, max_tokens: 96, final_answer: always, temperature: 0.9}
+"""
+
+
+def _check_trace(path: Path, provider: str) -> None:
+    records = list(read_trace(path))
+    calls = [r for r in records if r.event == "model.call"]
+    assert calls
+    assert {c.field("provider") for c in calls} == {provider}
+    temperatures = {c.agent: c.field("temperature") for c in calls}
+    assert temperatures == {"gen": 0.9, "critic": 0.2, "arbiter": 0.2, "responder": 0.2}
+    assert all(c.field("ok") and c.field("attempt") == 1 for c in calls)
+    assert [r for r in records if r.event == "agent.error"] == []
+    assert all(c.field("tokens_out") > 0 for c in calls)
+
+
+async def test_a_scenario_runs_to_an_answer_on_the_real_local_model(trace_file: Path) -> None:
+    """Every role's output parses at the first attempt (grammar-constrained) and it answers."""
+    ws = Workspace(
+        parse_scenario(SMALL), model_override=ModelSpec(provider="local"), trace_path=trace_file
+    )
+    result = await ws.run()
+    assert result.status == "answered"
+    assert result.answer
+    assert result.answer.strip()
+    _check_trace(trace_file, "local")
+
+
+async def test_without_constraints_the_same_model_rarely_fits_a_schema() -> None:
+    """The reason for grammars: unconstrained, the 135M model's reply is not the JSON asked."""
+    from gwa.agents.models import ChatRequest
+    from gwa.agents.roles import parse_output, request_schema
+    from gwa.errors import RoleOutputError
+    from gwa.types import ChatMessage
+
+    model = LocalChatModel.shared()
+    request = ChatRequest(
+        (
+            ChatMessage("system", 'Score each candidate. Reply like {"critiques": [...]}'),
+            ChatMessage("user", "GOAL: a yellow fruit\nCANDIDATES:\n[1] banana\n[2] plum"),
+        ),
+        temperature=0.2,
+        max_tokens=96,
+        seed=0,
+        schema=request_schema("critiques", n_candidates=2, max_tokens=96),
+    )
+    constrained = await model.complete(request)
+    parse_output("critiques", constrained.text, n_candidates=2)
+    free = await model.unconstrained().complete(request)
+    with pytest.raises(RoleOutputError):
+        parse_output("critiques", free.text, n_candidates=2)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def llama_server(tmp_path: Path) -> Iterator[str]:
+    """A real llama.cpp OpenAI-compatible server on 127.0.0.1 with the shipped model."""
+    port = _free_port()
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(shipped_model_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"llama_cpp.server exited: {(tmp_path / 'server.log').read_text()[-2000:]}"
+                )
+            try:
+                with urllib.request.urlopen(f"{base}/models", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+async def test_the_openai_provider_against_a_real_local_http_server(
+    llama_server: str, trace_file: Path
+) -> None:
+    """The same scenario through the openai SDK over HTTP, schema enforced by the server."""
+    text = SMALL + (
+        f"models:\n  default:\n    provider: openai\n    name: smollm2\n"
+        f"    base_url: {llama_server}\n    api_key: local-test-key\n"
+        "    structured_output: json_object\n"
+    )
+    ws = Workspace(parse_scenario(text), trace_path=trace_file)
+    result = await ws.run()
+    assert result.status == "answered"
+    assert result.answer
+    _check_trace(trace_file, "openai")
+    assert "local-test-key" not in trace_file.read_text()
