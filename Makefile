@@ -1,12 +1,15 @@
 # The two commands of the README:
 #   make demo   set up (first time: builds llama.cpp, ~5-8 min) and run the flagship scenario
 #               on the embedded local model, offline, no API key
-#   make test   set up and run lint, type checks and the whole test suite
+#   make test   set up (also Debian's chromium for the browser tests) and run lint, type
+#               checks and the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck setup setup-local bench cassettes clean
 
@@ -21,6 +24,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev,local]"
 	touch $@ $(VENV)/.local-installed
 
+# Debian's Chromium for the viewer's browser tests (Playwright drives it; no browser download).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
 setup-local: $(VENV)/.local-installed
 setup: $(VENV)/.dev-installed
 
@@ -34,7 +42,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest
 
 bench: setup
@@ -42,6 +50,8 @@ bench: setup
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/cycle.py
 	$(BIN)/python bench/local_model.py
+	$(BIN)/python bench/drive_estimators.py
+	$(BIN)/python bench/viewer.py
 
 cassettes: setup-local
 	$(BIN)/gwa run brainstorm --model local --record gwa/scenarios/cassettes/brainstorm.json --quiet

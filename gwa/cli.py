@@ -75,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     val = sub.add_parser("validate", help="check scenario files; errors as file:line:col")
     val.add_argument("files", nargs="+", type=Path)
+    view = sub.add_parser("view", help="open a trace in the viewer (a local web page)")
+    view.add_argument("trace", type=Path)
+    view.add_argument("--compare", type=Path, help="a second trace to show side by side")
+    view.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    view.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
+    view.add_argument("--live", action="store_true", help="follow a trace that is still written")
+    view.add_argument("--no-browser", action="store_true", help="only print the address")
     sub.add_parser("schema", help="print the scenario JSON Schema (for editor completion)")
     sub.add_parser("scenarios", help="list the shipped scenarios")
     return p
@@ -157,6 +164,29 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if failed else 0
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from gwa.viewer import Viewer, make_server
+    from gwa.viewer.server import address
+
+    for path in (args.trace, args.compare):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{path}: trace file not found")
+    server = make_server(Viewer(args.trace, args.compare, live=args.live), args.host, args.port)
+    url = address(server)
+    print(f"gwa viewer on {url}  (Ctrl-C to stop)", flush=True)
+    if not args.no_browser:
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gwa`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -165,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "validate":
             return _cmd_validate(args)
+        if args.command == "view":
+            return _cmd_view(args)
         if args.command == "schema":
             print(json.dumps(Scenario.model_json_schema(), indent=2))
             return 0

@@ -15,7 +15,7 @@ from typing import Any
 
 from gwa.agents.agent import Agent
 from gwa.broadcast import Bus, Sender, Subscription, Topics
-from gwa.drive import TemperatureSource, clamp
+from gwa.drive import Deadlock, TemperatureSource, clamp
 from gwa.hub import Hub
 from gwa.memory import (
     AdmissionCandidate,
@@ -26,7 +26,7 @@ from gwa.memory import (
     make_entry,
 )
 from gwa.scenario import AgentSpec, Scenario
-from gwa.selection import select_by_score, shortlist
+from gwa.selection import novelty, select_by_score, shortlist
 from gwa.trace import TraceWriter
 from gwa.types import (
     Broadcast,
@@ -37,6 +37,11 @@ from gwa.types import (
     RunId,
     Selection,
     Usage,
+)
+
+PERSPECTIVE_NOTE = (
+    "[workspace] The last thoughts repeat each other. Take a perspective nobody has taken yet "
+    "and propose something clearly different from everything in working memory."
 )
 
 
@@ -157,8 +162,11 @@ class CycleRunner:
         self.usage = Usage()
         self.last_winner: Candidate | None = None
         self.outputs: list[str] = []
-        self._cycle_temperature = self.ws.temperature
+        self._cycle_temperature = temperature.temperature()
         self._requests = 0
+        self._notes: list[str] = []
+        self._requery = False
+        self.stalled: str | None = None
 
     def _params(self, agent: Agent) -> tuple[float, int]:
         spec = self.specs.get(agent.name)
@@ -248,6 +256,9 @@ class CycleRunner:
                         if not self.ws.idle.enabled:
                             status, reason = "answered", f"{selection.policy} tagged RESPOND"
                             break
+                    if self.stalled is not None:
+                        status, reason = "stalled", self.stalled
+                        break
                     stop = self._stop_condition(cycle)
                     if stop is not None:
                         status, reason = stop
@@ -301,12 +312,14 @@ class CycleRunner:
         inputs = self.state.drain_inputs()
         for i, text in enumerate(inputs, 1):
             self.memory.add(make_entry(f"i{t}.{i}", t, "input", "input", text))
+        notes, self._notes = self._notes, []
         self._cycle_temperature = self.temperature.temperature()
         self.trace.emit(
             "cycle.start",
             cycle=t,
             temperature=self._cycle_temperature,
             inputs=inputs,
+            notes=notes,
             working_memory_tokens=self.memory.tokens,
         )
         b = Broadcast(
@@ -316,7 +329,7 @@ class CycleRunner:
             self.s.identity,
             self.memory.entries,
             self.last_winner,
-            tuple(inputs),
+            tuple(inputs + notes),
         )
         b = await self._perceive(b)
         self.trace.emit(
@@ -350,11 +363,38 @@ class CycleRunner:
             self.memory.add(make_entry(winner.id, t, winner.agent, "thought", winner.text))
             self.last_winner = winner
         await self._consolidate(b)
-        info = self.temperature.update(t, [winner.text] if winner else [])
-        self.trace.emit("drive.update", cycle=t, **info)
+        self._regulate(t, winner)
         return selection
 
+    def _regulate(self, t: int, winner: Candidate | None) -> None:
+        regulation = self.temperature.update(t, winner.text if winner else None)
+        self._cycle_temperature = regulation.temperature
+        per_agent = {a.name: self._params(a)[0] for a in self.by_phase[Phase.PROPOSE]}
+        self.trace.emit("drive.update", cycle=t, temperatures=per_agent, **regulation.info)
+        if regulation.deadlock is not None:
+            self._escalate(t, regulation.deadlock)
+
+    def _escalate(self, t: int, deadlock: Deadlock) -> None:
+        """Act on the escalation step the drive chose, and trace the evidence."""
+        if deadlock.step == "perspective":
+            self._notes.append(PERSPECTIVE_NOTE)
+        elif deadlock.step == "requery":
+            self._requery = True
+        elif deadlock.step == "stall":
+            self.stalled = f"deadlock persisted through every escalation step: {deadlock.evidence}"
+        self.trace.emit(
+            "deadlock",
+            cycle=t,
+            evidence=deadlock.evidence,
+            step=deadlock.step,
+            level=deadlock.level,
+            **deadlock.details,
+        )
+
     async def _perceive(self, b: Broadcast) -> Broadcast:
+        if self._requery:
+            self._requery = False
+            return await self._novel_recall(b)
         agents = self.by_phase[Phase.ATTEND]
         if not agents:
             return b
@@ -366,6 +406,21 @@ class CycleRunner:
             "memory.retrieve",
             cycle=b.cycle,
             queries=queries,
+            memories=[{"id": m.id, "score": m.score, "text": m.text} for m in memories],
+        )
+        return replace(b, memories=memories)
+
+    async def _novel_recall(self, b: Broadcast) -> Broadcast:
+        """The deadlock step 'requery': recall for the goal, keeping what working memory lacks."""
+        k = max(1, self.ws.memory_k)
+        found = await self.retriever.retrieve([self.goal], k=3 * k)
+        context = [e.text for e in self.memory.entries]
+        memories = tuple(sorted(found, key=lambda m: -novelty(m.text, context))[:k])
+        self.trace.emit(
+            "memory.retrieve",
+            cycle=b.cycle,
+            mode="novelty",
+            queries=[self.goal],
             memories=[{"id": m.id, "score": m.score, "text": m.text} for m in memories],
         )
         return replace(b, memories=memories)

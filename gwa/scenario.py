@@ -139,6 +139,56 @@ class WorkspaceSpec(_Spec):
     idle: IdleSpec = IdleSpec()
 
 
+class DeadlockSpec(_Spec):
+    """When the workspace counts as stuck; each time it does, the drive escalates one step
+    (temperature spike → perspective prompt → novelty re-query of memory → stop as stalled)."""
+
+    similarity: float = Field(default=0.9, ge=0.0, le=1.0)
+    """δ: a winner at least this similar (cosine) to the previous winner is a repeat."""
+    repeats: int = Field(default=3, ge=1)
+    """k: this many repeats in a row is a deadlock."""
+    h_min: float = Field(default=0.2, ge=0.0, le=1.0)
+    """Diversity H below this …"""
+    low_cycles: int = Field(default=3, ge=1)
+    """… for this many cycles in a row is a deadlock."""
+    recovery: int = Field(default=3, ge=1)
+    """Cycles without evidence after which escalation starts again from the first step."""
+
+
+class DriveSpec(_Spec):
+    """The entropy drive: diversity of recent winners regulates the generators' temperature."""
+
+    enabled: bool = True
+    """False: generators use workspace.temperature, and no deadlock is detected."""
+    estimator: Literal["spectral", "assignments", "soft_cluster"] = "spectral"
+    """spectral: von Neumann entropy of the similarity matrix of the last `window` winners;
+    assignments: entropy of their nearest-centroid clusters; soft_cluster: the paper's
+    softmax over distances to `clusters` online centroids (see docs/drive.md)."""
+    window: int = Field(default=6, ge=2, le=64)
+    """W: how many recent winners are measured."""
+    clusters: int = Field(default=6, ge=2, le=64)
+    """K: online centroids (assignments and soft_cluster)."""
+    tau: float = Field(default=0.1, gt=0.0)
+    """Softmax temperature of soft_cluster."""
+    law: Literal["exp", "pi"] = "exp"
+    """exp: T = base + alpha·exp(−beta·H); pi: a PI controller toward `target` diversity."""
+    base_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    alpha: float = Field(default=0.7, ge=0.0, le=2.0)
+    beta: float = Field(default=4.0, ge=0.0)
+    target: float = Field(default=0.6, ge=0.0, le=1.0)
+    """pi: the diversity to steer toward."""
+    kp: float = Field(default=0.8, ge=0.0)
+    ki: float = Field(default=0.2, ge=0.0)
+    min_temperature: float = Field(default=0.2, ge=0.0, le=2.0)
+    max_temperature: float = Field(default=1.5, ge=0.0, le=2.0)
+    smoothing: float = Field(default=0.5, gt=0.0, le=1.0)
+    """Weight of the new value in the moving average of T (1: no smoothing)."""
+    spike: float = Field(default=0.5, ge=0.0, le=2.0)
+    """Added to T for `spike_cycles` cycles on the first escalation step."""
+    spike_cycles: int = Field(default=2, ge=1)
+    deadlock: DeadlockSpec = DeadlockSpec()
+
+
 class TraceSpec(_Spec):
     """Where the trace goes."""
 
@@ -165,6 +215,8 @@ class Scenario(_Spec):
     """The swarm."""
     selection: SelectionSpec = SelectionSpec()
     workspace: WorkspaceSpec = WorkspaceSpec()
+    drive: DriveSpec | None = None
+    """The entropy drive (omit it, or set enabled: false, for a constant temperature)."""
     trace: TraceSpec = TraceSpec()
 
     def output_of(self, agent: AgentSpec) -> str:
@@ -393,6 +445,8 @@ def resolve_scenario_path(name_or_path: str) -> Path:
 __all__ = [
     "OUTPUTS",
     "AgentSpec",
+    "DeadlockSpec",
+    "DriveSpec",
     "IdleSpec",
     "ModelSpec",
     "RoleSpec",

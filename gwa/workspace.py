@@ -17,7 +17,13 @@ from gwa.agents.models import ChatModel
 from gwa.agents.roles import BUILTIN_ROLES, Role
 from gwa.broadcast import Bus, LocalBus, Sender, Topics
 from gwa.cycle import CycleRunner, RunState
-from gwa.drive import ConstantTemperature, TemperatureSource
+from gwa.drive import (
+    ConstantTemperature,
+    DeadlockRules,
+    DriveSettings,
+    EntropyDrive,
+    TemperatureSource,
+)
 from gwa.errors import ConfigError
 from gwa.hub import AgentRunner, Hub
 from gwa.memory import AdmissionSink, NullRetriever, NullSink, Retriever, WorkingMemory
@@ -78,7 +84,7 @@ class Workspace:
         self._models: dict[str, ChatModel] = dict(models or {})
         self._extra_agents: list[Agent] = list(agents)
         self._bus = bus
-        self.temperature_source = temperature or ConstantTemperature(scenario.workspace.temperature)
+        self._temperature_source = temperature
         self.retriever = retriever or NullRetriever()
         self.admission = admission or NullSink()
         self._override = model_override
@@ -217,7 +223,7 @@ class Workspace:
                     self.scenario.workspace.working_memory_tokens,
                     keep_recent=self.scenario.workspace.keep_recent,
                 ),
-                temperature=self.temperature_source,
+                temperature=self._temperature_source or build_drive(self.scenario),
                 retriever=self.retriever,
                 admission=self.admission,
             )
@@ -301,3 +307,15 @@ def _recording(agent: Agent, cassette: Cassette) -> Agent:
     if isinstance(agent, LLMAgent) and not isinstance(agent.model, RecordingModel):
         agent.model = RecordingModel(agent.model, cassette)
     return agent
+
+
+def build_drive(scenario: Scenario) -> TemperatureSource:
+    """A fresh temperature source for one run: the entropy drive, or a constant."""
+    spec = scenario.drive
+    if spec is None or not spec.enabled:
+        return ConstantTemperature(scenario.workspace.temperature)
+    from gwa.memory.embeddings import MiniLMEmbedder
+
+    fields = spec.model_dump(exclude={"enabled", "deadlock"})
+    settings = DriveSettings(**fields, rules=DeadlockRules(**spec.deadlock.model_dump()))
+    return EntropyDrive(settings, MiniLMEmbedder.shared())

@@ -91,7 +91,7 @@ def test_shipped_cassette_replays_the_recorded_local_model_run(
     calls = [r for r in read_trace(trace) if r.event == "model.call"]
     assert len(calls) == len(recorded)
     assert {c.field("model") for c in calls} == {"local:SmolLM2-135M-Instruct.Q4_1"}
-    assert capsys.readouterr().out.strip() == json.loads(recorded[-1]["text"])["answer"]
+    assert capsys.readouterr().out.strip() == json.loads(recorded[-1]["text"])["answer"].strip()
 
 
 def test_replay_and_model_cannot_be_combined(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,7 @@ from gwa.agents.models import ChatRequest
 from gwa.agents.roles import Role
 from gwa.agents.testing import FakeModel, FunctionModel, ScriptedModel
 from gwa.broadcast import Envelope, LocalBus, Sender, Topics
+from gwa.drive import Regulation
 from gwa.errors import ConfigError, ModelError
 from gwa.memory import AdmissionCandidate
 from gwa.types import Request
@@ -463,8 +464,8 @@ class FixedSource:
     def temperature(self) -> float:
         return 0.9
 
-    def update(self, cycle: int, contents: Any) -> dict[str, Any]:
-        return {"source": "fixed"}
+    def update(self, cycle: int, winner: str | None) -> Regulation:
+        return Regulation(0.9, {"source": "fixed"})
 
 
 async def test_temperatures_follow_the_source_and_agent_bounds(trace_file: Path) -> None:

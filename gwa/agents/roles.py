@@ -124,9 +124,12 @@ def _obj(title: str, **props: Any) -> dict[str, Any]:
     return {"title": title, "type": "object", "properties": props, "required": list(props)}
 
 
-CHARS_PER_TOKEN = 2.5
+CHARS_PER_TOKEN = 2.0
 """A cautious characters-per-token ratio for fitting strings into a completion budget."""
-JSON_TOKENS_PER_STRING = 16
+MIN_THOUGHT_CHARS = 12
+"""Thoughts, answers and summaries shorter than this are fragments ("...", "Adults"), which
+a small constrained model otherwise emits to close a string early."""
+JSON_TOKENS_PER_STRING = 24
 """Tokens of JSON syntax and of the other fields around each string field."""
 
 
@@ -149,8 +152,8 @@ def request_schema(
         per_string = max(4, max_tokens // strings - JSON_TOKENS_PER_STRING)
         cap = max(8, int(per_string * CHARS_PER_TOKEN))
 
-    def _text(limit: int) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1, "maxLength": min(limit, cap)}
+    def _text(limit: int, least: int = 3) -> dict[str, Any]:
+        return {"type": "string", "minLength": least, "maxLength": max(least, min(limit, cap))}
 
     if kind == "queries":
         items = {"type": "array", "items": _text(100), "minItems": 1, "maxItems": 3}
@@ -158,7 +161,7 @@ def request_schema(
     if kind == "candidates":
         item = _obj(
             "Candidate",
-            text=_text(400),
+            text=_text(400, MIN_THOUGHT_CHARS),
             salience={"type": "number", "enum": _SALIENCE},
             final={"type": "boolean"},
         )
@@ -178,9 +181,9 @@ def request_schema(
         tag = {"type": "string", "enum": ["THINK_MORE", "RESPOND"]}
         return _obj("Choice", winner=numbers, tag=tag, reason=_text(160))
     if kind == "response":
-        return _obj("Response", answer=_text(800))
+        return _obj("Response", answer=_text(800, MIN_THOUGHT_CHARS))
     if kind == "summary":
-        return _obj("Summary", summary=_text(600))
+        return _obj("Summary", summary=_text(600, MIN_THOUGHT_CHARS))
     raise KeyError(kind)
 
 
@@ -252,7 +255,9 @@ def _extract_json(text: str) -> Any:
     end = text.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("no JSON object found")
-    return json.loads(text[start : end + 1])
+    # strict=False: accept raw control characters (a newline, a tab) inside strings, which
+    # llama.cpp's JSON grammar lets a model write and which carry no ambiguity.
+    return json.loads(text[start : end + 1], strict=False)
 
 
 def parse_output(kind: str, text: str, *, n_candidates: int = 0) -> _Out:

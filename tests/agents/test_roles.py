@@ -49,6 +49,12 @@ def test_parse_rejects_invalid_output_saying_why(kind: str, text: str, message: 
         parse_output(kind, text)
 
 
+def test_raw_newlines_inside_strings_are_accepted() -> None:
+    """A grammar-constrained model may write a literal newline inside a string."""
+    out = parse_output("response", '{"answer": "line one\nline two"}')
+    assert out.model_dump()["answer"] == "line one\nline two"
+
+
 def test_candidate_numbers_must_exist() -> None:
     """A critique or choice naming a candidate beyond 1..n is rejected."""
     with pytest.raises(RoleOutputError, match=r"only 1\.\.2 exist"):

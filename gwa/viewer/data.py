@@ -1,0 +1,246 @@
+"""Reading a trace for the viewer: tolerant of broken lines, incremental for live mode.
+
+The viewer never trusts a trace: each line is parsed on its own; a line that is not a JSON
+object with the common fields becomes an error entry (shown in the page), never a crash or a
+blank page. Records are indexed by cycle so that the page can load a compact summary of every
+cycle first and fetch a cycle's events only when it is shown.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+MEMORY_EVENTS = (
+    "memory.retrieve",
+    "memory.admit",
+    "memory.reject",
+    "memory.consolidate",
+    "memory.forget",
+)
+PREVIEW = 160
+
+
+@dataclass
+class CycleSummary:
+    """What the timeline and chart need of one cycle."""
+
+    cycle: int
+    temperature: float | None = None
+    h: float | None = None
+    winner: str | None = None
+    agent: str | None = None
+    tag: str | None = None
+    text: str | None = None
+    proposals: int = 0
+    errors: int = 0
+    deadlock: str | None = None
+    agents: list[int] = field(default_factory=list)
+    """Indexes of the agents acting in the cycle (into `TraceIndex.names`)."""
+    events: list[int] = field(default_factory=list)
+    """Indexes of the event kinds in the cycle (into `TraceIndex.kinds`)."""
+
+    def observe(self, r: dict[str, Any], kind_id: int, agent_id: int | None) -> None:
+        """Fold one record of this cycle into the summary."""
+        kind = r["event"]
+        if kind_id not in self.events:
+            self.events.append(kind_id)
+        if agent_id is not None and agent_id not in self.agents:
+            self.agents.append(agent_id)
+        if kind == "cycle.start":
+            self.temperature = r.get("temperature")
+        elif kind == "proposal":
+            self.proposals += 1
+        elif kind == "agent.error":
+            self.errors += 1
+        elif kind == "selection":
+            self.winner, self.agent, self.tag = r.get("winner"), r.get("agent"), r.get("tag")
+            text = r.get("text")
+            self.text = text[:PREVIEW] if isinstance(text, str) else None
+        elif kind == "drive.update":
+            self.h = r.get("h")
+        elif kind == "deadlock":
+            self.deadlock = f"{r.get('step')}: {r.get('evidence')}"
+
+
+class TraceIndex:
+    """A trace file read so far, with per-cycle summaries; `refresh` reads what was appended."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: trace file not found")
+        self.records: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.by_cycle: dict[int, list[int]] = {}
+        self.cycles: dict[int, CycleSummary] = {}
+        self.memory: list[int] = []
+        self.start: dict[str, Any] | None = None
+        self.end: dict[str, Any] | None = None
+        self.tokens = 0
+        self._offset = 0
+        self._line = 0
+        self._pending = b""
+        self._cached: tuple[tuple[int, int, int], bytes] | None = None
+        self.names: dict[str, int] = {}
+        """Agent name → index, in order of first appearance."""
+        self.kinds: dict[str, int] = {}
+        """Event kind → index, in order of first appearance."""
+        self._lock = threading.Lock()
+        self.refresh(final=True)
+
+    def refresh(self, *, final: bool = False) -> None:
+        """Read lines appended since the last call. A last line without a newline is kept for
+        later while live, and reported as truncated when ``final``."""
+        with self._lock, self.path.open("rb") as f:
+            f.seek(self._offset)
+            data = self._pending + f.read()
+            self._offset = f.tell()
+            *lines, self._pending = data.split(b"\n")
+            paused = gc.isenabled() and len(lines) > 10_000
+            if paused:  # bulk load: only new acyclic dicts, so collection passes are wasted work
+                gc.disable()
+            try:
+                for raw in lines:
+                    self._line += 1
+                    self._take(raw, self._line)
+            finally:
+                if paused:
+                    gc.enable()
+            if final and self._pending.strip():
+                self._line += 1
+                self._error(self._line, "truncated line (no newline at the end of the file)")
+                self._pending = b""
+
+    def _error(self, line: int, message: str) -> None:
+        self.errors.append({"line": line, "message": message})
+
+    def _take(self, raw: bytes, line: int) -> None:
+        if not raw.strip():
+            return
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._error(line, f"not JSON: {exc}")
+            return
+        if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+            self._error(line, "not a trace record (no 'event' field)")
+            return
+        if not isinstance(record.get("seq"), int):
+            self._error(line, "not a trace record (no integer 'seq')")
+            return
+        record["_line"] = line
+        index = len(self.records)
+        self.records.append(record)
+        self._summarise(record, index)
+
+    def _summarise(self, r: dict[str, Any], index: int) -> None:
+        kind = r["event"]
+        kind_id = self.kinds.setdefault(kind, len(self.kinds))
+        if kind == "run.start":
+            self.start = r
+        elif kind == "run.end":
+            self.end = r
+        elif kind == "model.call":
+            self.tokens += int(r.get("tokens_in") or 0) + int(r.get("tokens_out") or 0)
+        if kind in MEMORY_EVENTS:
+            self.memory.append(index)
+        cycle = r.get("cycle")
+        if not isinstance(cycle, int):
+            return
+        self.by_cycle.setdefault(cycle, []).append(index)
+        summary = self.cycles.get(cycle)
+        if summary is None:
+            summary = self.cycles[cycle] = CycleSummary(cycle)
+        agent = r.get("agent")
+        agent_id = self.names.setdefault(agent, len(self.names)) if isinstance(agent, str) else None
+        summary.observe(r, kind_id, agent_id)
+
+    def summary(self, since: int = 0) -> dict[str, Any]:
+        """Run facts, the cycles from ``since`` on (columnar: one list per field; agents and
+        event kinds as indexes into ``names`` and ``kinds``), and every broken line."""
+        with self._lock:
+            ordered = sorted(self.cycles)[since:]
+            start, end = self.start or {}, self.end or {}
+            agents = start.get("agents", [])
+            roles = {str(a.get("name")): a.get("role") for a in agents if isinstance(a, dict)}
+            rows = [self.cycles[c] for c in ordered]
+            return {
+                "path": str(self.path),
+                "run": start.get("run"),
+                "scenario": start.get("scenario"),
+                "goal": start.get("goal"),
+                "model": start.get("model"),
+                "agents": roles,
+                "status": end.get("status"),
+                "reason": end.get("reason"),
+                "answer": end.get("answer"),
+                "duration_s": end.get("duration_s"),
+                "tokens": self.tokens,
+                "events": len(self.records),
+                "names": list(self.names),
+                "kinds": list(self.kinds),
+                "done": self.end is not None,
+                "total_cycles": len(self.cycles),
+                "since": since,
+                "columns": {
+                    "cycle": [c.cycle for c in rows],
+                    "temperature": [c.temperature for c in rows],
+                    "h": [c.h for c in rows],
+                    "winner": [c.winner for c in rows],
+                    "agent": [c.agent for c in rows],
+                    "tag": [c.tag for c in rows],
+                    "text": [c.text for c in rows],
+                    "proposals": [c.proposals for c in rows],
+                    "errors": [c.errors for c in rows],
+                    "deadlock": [c.deadlock for c in rows],
+                    "agents": [c.agents for c in rows],
+                    "events": [c.events for c in rows],
+                },
+                "errors": list(self.errors),
+            }
+
+    def summary_json(self, since: int = 0) -> bytes:
+        """`summary` encoded, cached until the trace grows (a large trace is encoded once)."""
+        key = (since, len(self.records), len(self.errors))
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, orjson.dumps(self.summary(since), option=orjson.OPT_NON_STR_KEYS))
+        return self._cached[1]
+
+    def cycle(self, n: int) -> list[dict[str, Any]]:
+        """Every record of cycle ``n``, in trace order."""
+        with self._lock:
+            return [self.records[i] for i in self.by_cycle.get(n, [])]
+
+    def search(self, query: str, limit: int = 10_000) -> list[int]:
+        """Cycles with an event whose text fields contain ``query`` (case-insensitive)."""
+        needle = query.casefold()
+        found: set[int] = set()
+        with self._lock:
+            for r in self.records:
+                cycle = r.get("cycle")
+                if isinstance(cycle, int) and cycle not in found and needle in _text_of(r):
+                    found.add(cycle)
+                    if len(found) >= limit:
+                        break
+        return sorted(found)
+
+    def memory_events(self, offset: int = 0, limit: int = 500) -> dict[str, Any]:
+        """Memory events (retrievals, admissions, rejections …), paged."""
+        with self._lock:
+            chosen = self.memory[offset : offset + limit]
+            return {
+                "total": len(self.memory),
+                "offset": offset,
+                "events": [self.records[i] for i in chosen],
+            }
+
+
+def _text_of(record: dict[str, Any]) -> str:
+    parts = [v for k, v in record.items() if isinstance(v, str) and k not in ("run", "event")]
+    return " ".join(parts).casefold()

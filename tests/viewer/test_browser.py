@@ -1,0 +1,269 @@
+"""The viewer in a real browser: Debian's Chromium driven by Playwright.
+
+Screenshots go to test-output/viewer/. The traces are made by real runs on the shipped
+FakeModel (with the entropy drive and a retriever), plus hand-made hostile and broken ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, SCENARIOS
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from gwa import Workspace, load_scenario
+from gwa.agents.testing import FakeModel
+from gwa.types import Memory
+from gwa.viewer import Viewer, serve_in_background
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = REPO / "test-output" / "viewer"
+pytestmark = pytest.mark.timeout(120)
+
+
+class Recall:
+    async def retrieve(self, queries: Any, *, k: int) -> tuple[Memory, ...]:
+        return (Memory("m1", "teen book club on Fridays", 0.82), Memory("m2", "manga shelf", 0.74))
+
+
+def make_trace(path: Path, final_after: int) -> Path:
+    s = load_scenario(SCENARIOS / "brainstorm.yaml")
+    attention = s.agents[0].model_copy(
+        update={"name": "attention", "role": "attention", "prompt": None}
+    )
+    ws_spec = s.workspace.model_copy(update={"max_cycles": 12, "working_memory_tokens": 60})
+    s = s.model_copy(update={"workspace": ws_spec, "agents": [*s.agents, attention]})
+    ws = Workspace(s, trace_path=path, retriever=Recall())
+    ws.register_model("default", FakeModel(final_after=final_after))
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
+        pool.submit(asyncio.run, ws.run()).result()
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("traces")
+    return make_trace(folder / "a.jsonl", 20), make_trace(folder / "b.jsonl", 4)
+
+
+def open_viewer(browser: Browser, viewer: Viewer) -> Iterator[Page]:
+    server, url = serve_in_background(viewer)
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]")
+    try:
+        yield page
+    finally:
+        assert errors == []
+        page.close()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def page(browser: Browser, traces: tuple[Path, Path]) -> Iterator[Page]:
+    yield from open_viewer(browser, Viewer(traces[0]))
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_summary_timeline_and_step_through(page: Page) -> None:
+    """The run summary shows; → and ← step through cycles and the detail follows."""
+    assert page.locator('[data-fact="scenario"]').text_content() == "brainstorm"
+    assert page.locator('[data-fact="status"]').text_content() == "answered"
+    assert page.locator("#timeline li").count() >= 5
+    assert page.locator("#position").text_content().startswith("cycle 1 of")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#detail-title")).to_have_text("Cycle 3")
+    expect(page.locator("#timeline li.current")).to_have_attribute("data-cycle", "3")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#detail-title")).to_have_text("Cycle 2")
+    expect(page.locator("#timeline li.current")).to_have_attribute("data-cycle", "2")
+    winner = page.locator("#proposals tr.winner")
+    assert winner.count() == 1
+    assert "winner" in winner.locator("td").last.text_content()
+    assert page.locator("#proposals tbody tr").count() == 2
+    shot(page, "step-through")
+
+
+def test_chart_and_memory_panels_render(page: Page) -> None:
+    """The entropy/temperature chart has both lines; retrievals and the link graph show."""
+    t_points = page.locator("#chart polyline.t").get_attribute("points") or ""
+    h_points = page.locator("#chart polyline.h").get_attribute("points") or ""
+    assert len(t_points.split()) >= 5
+    assert len(h_points.split()) >= 4
+    assert page.locator("#chart line.d").count() >= 1
+    retrievals = page.locator('#memory li[data-kind="memory.retrieve"]')
+    assert retrievals.count() >= 5
+    assert "teen book club on Fridays" in retrievals.first.text_content()
+    assert page.locator('#memory li[data-kind="memory.consolidate"]').count() >= 1
+    assert int(page.locator("#graph").get_attribute("data-nodes") or 0) >= 2
+    shot(page, "chart-memory")
+
+
+def test_filters_and_search(page: Page) -> None:
+    """Filtering by agent and event kind narrows the events; text search narrows the cycles."""
+    page.select_option("#f-agent", "critic")
+    page.wait_for_timeout(200)
+    kinds = page.locator("#events li").all_text_contents()
+    assert kinds
+    assert all("critic" in k for k in kinds)
+    page.select_option("#f-agent", "")
+    page.select_option("#f-kind", "proposal")
+    page.wait_for_timeout(200)
+    assert all(k.startswith("proposal") for k in page.locator("#events .kind").all_text_contents())
+    page.select_option("#f-kind", "")
+    total = page.locator("#timeline li").count()
+    page.fill("#f-text", "Thought 13 on")
+    expect(page.locator("#timeline li")).not_to_have_count(total)
+    assert 1 <= page.locator("#timeline li").count() <= 2
+    expect(page.locator('#timeline li[data-cycle="3"]')).to_have_count(1)
+    shot(page, "filtered")
+
+
+def test_two_runs_side_by_side(browser: Browser, traces: tuple[Path, Path]) -> None:
+    """With --compare, winners per cycle stand side by side and the divergence is named."""
+    for page in open_viewer(browser, Viewer(traces[0], traces[1])):
+        assert page.locator("#compare").is_visible()
+        rows = page.locator("#compare-table tbody tr")
+        assert rows.count() >= 5
+        first = page.locator("#divergence").get_attribute("data-first")
+        assert first
+        assert (
+            page.locator(f'#compare-table tr[data-cycle="{first}"]').get_attribute("class")
+            == "diverged"
+        )
+        shot(page, "compare")
+
+
+HOSTILE = [
+    "<script>window.__pwned = 1</script>",
+    '<img src=x onerror="window.__pwned = 2">',
+    '"><svg onload="window.__pwned=3">',
+    "javascript:window.__pwned=4",
+]
+
+
+def test_hostile_trace_content_is_shown_as_text_and_never_runs(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Script and HTML payloads in every field appear literally; nothing executes."""
+    lines: list[dict[str, Any]] = [
+        {
+            "event": "run.start",
+            "scenario": HOSTILE[0],
+            "goal": HOSTILE[1],
+            "agents": [{"name": HOSTILE[2], "role": "generator"}],
+        },
+        {"event": "cycle.start", "cycle": 1, "temperature": 0.7},
+        {
+            "event": "broadcast",
+            "cycle": 1,
+            "working_memory": [
+                {"id": "x", "kind": HOSTILE[3], "author": HOSTILE[0], "text": HOSTILE[1]}
+            ],
+        },
+        {
+            "event": "proposal",
+            "cycle": 1,
+            "agent": HOSTILE[2],
+            "candidate": HOSTILE[3],
+            "text": HOSTILE[0],
+        },
+        {
+            "event": "selection",
+            "cycle": 1,
+            "agent": HOSTILE[2],
+            "winner": HOSTILE[3],
+            "text": HOSTILE[1],
+            "tag": HOSTILE[0],
+        },
+        {
+            "event": "memory.retrieve",
+            "cycle": 1,
+            "queries": [HOSTILE[0]],
+            "memories": [{"id": HOSTILE[1], "score": 1, "text": HOSTILE[2]}],
+        },
+        {
+            "event": "run.end",
+            "cycle": 1,
+            "status": HOSTILE[1],
+            "reason": HOSTILE[2],
+            "answer": HOSTILE[0],
+        },
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"v": 1, "ts": 0, "run": HOSTILE[3], "seq": i, **r}) + "\n"
+            for i, r in enumerate(lines, 1)
+        )
+    )
+    dialogs: list[str] = []
+    for page in open_viewer(browser, Viewer(path)):
+        page.on("dialog", lambda d: dialogs.append(d.message))
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__pwned") is None
+        assert dialogs == []
+        assert page.locator('[data-fact="scenario"]').text_content() == HOSTILE[0]
+        assert HOSTILE[0] in page.locator("#proposals").text_content()
+        assert page.locator("#detail script, #detail img, #side img, header script").count() == 0
+        shot(page, "hostile")
+
+
+def test_broken_trace_shows_its_errors_not_a_blank_page(
+    browser: Browser, traces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Broken and truncated lines are listed; the valid part of the trace still renders."""
+    text = traces[0].read_text().splitlines()
+    path = tmp_path / "broken.jsonl"
+    path.write_text("\n".join([*text[:40], "{not json", *text[40:60]]) + "\n" + text[60][:30])
+    for page in open_viewer(browser, Viewer(path)):
+        assert page.locator("#errors").is_visible()
+        items = page.locator("#error-list li").all_text_contents()
+        assert items[0].startswith("line 41: not JSON")
+        assert "truncated" in items[-1]
+        assert page.locator("#timeline li").count() >= 1
+        shot(page, "broken")
+
+
+def test_live_mode_follows_a_growing_trace(
+    browser: Browser, traces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """In live mode new cycles appear as the trace grows, until run.end."""
+    lines = traces[0].read_text().splitlines(keepends=True)
+    cut = next(
+        i for i, line in enumerate(lines) if '"cycle": 3' in line and '"cycle.start"' in line
+    )
+    path = tmp_path / "live.jsonl"
+    path.write_text("".join(lines[:cut]))
+    for page in open_viewer(browser, Viewer(path, live=True)):
+        assert page.locator("#timeline li").count() == 2
+        assert page.locator("#live").is_visible()
+        with path.open("a") as f:
+            f.write("".join(lines[cut:]))
+        expect(page.locator("#live")).to_contain_text("finished", timeout=10_000)
+        assert page.locator("#timeline li").count() >= 5

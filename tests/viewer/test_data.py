@@ -1,0 +1,58 @@
+"""The viewer's trace index: tolerant parsing, per-cycle summaries, live refresh, search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gwa.viewer import TraceIndex
+
+
+def rec(seq: int, event: str, cycle: int | None = None, **fields: object) -> str:
+    return json.dumps(
+        {"v": 1, "ts": 0, "run": "r", "seq": seq, "cycle": cycle, "event": event, **fields}
+    )
+
+
+def test_broken_lines_become_errors_and_the_rest_is_kept(tmp_path: Path) -> None:
+    """A non-JSON line, a record without event, and a truncated last line are listed; the
+    valid records still load."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                rec(1, "run.start", scenario="s"),
+                "{oops",
+                '{"seq": 3}',
+                rec(4, "cycle.start", 1, temperature=0.7),
+            ]
+        )
+        + "\n"
+        + rec(5, "selection", 1)[:20]
+    )
+    index = TraceIndex(path)
+    summary = index.summary()
+    assert [e["line"] for e in summary["errors"]] == [2, 3, 5]
+    assert "truncated" in summary["errors"][-1]["message"]
+    assert summary["scenario"] == "s"
+    assert summary["columns"]["temperature"] == [0.7]
+
+
+def test_live_refresh_reads_only_complete_new_lines(tmp_path: Path) -> None:
+    """While live, a half-written line waits; once finished it is read like the others."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(rec(1, "cycle.start", 1) + "\n")
+    index = TraceIndex.__new__(TraceIndex)
+    TraceIndex.__init__(index, path)
+    line = rec(2, "selection", 1, winner="c1.1", text="hello", tag="RESPOND", agent="g")
+    with path.open("a") as f:
+        f.write(line[:15])
+    index.refresh()
+    assert index.errors == []
+    with path.open("a") as f:
+        f.write(line[15:] + "\n")
+    index.refresh()
+    columns = index.summary()["columns"]
+    assert (columns["text"], columns["tag"]) == (["hello"], ["RESPOND"])
+    assert index.summary()["names"] == ["g"]
+    assert index.search("HELLO") == [1]
