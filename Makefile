@@ -53,8 +53,11 @@ bench: setup
 	$(BIN)/python bench/drive_estimators.py
 	$(BIN)/python bench/viewer.py
 
+# Re-record the shipped cassettes from the real local model (after changing prompts or schemas).
 cassettes: setup-local
-	$(BIN)/gwa run brainstorm --model local --record gwa/scenarios/cassettes/brainstorm.json --quiet
+	for s in brainstorm debate; do \
+	  $(BIN)/gwa run $$s --model local --record gwa/scenarios/cassettes/$$s.json --quiet --trace traces/$$s-cassette.jsonl || true; \
+	done
 
 clean:
 	rm -rf $(VENV) traces test-output bench/results

@@ -39,6 +39,9 @@ from gwa.types import (
     Usage,
 )
 
+# Escalation step 'perspective': this note joins the next broadcast, and for the next
+# `drive.spike_cycles` broadcasts the last winner and the raw thoughts are withheld (agents
+# that copy what they see cannot copy the loop).
 PERSPECTIVE_NOTE = (
     "[workspace] The last thoughts repeat each other. Take a perspective nobody has taken yet "
     "and propose something clearly different from everything in working memory."
@@ -155,6 +158,7 @@ class CycleRunner:
         self.retriever = retriever
         self.admission = admission
         self.run_id = RunId(trace.run)
+        self.withhold_cycles = scenario.drive.spike_cycles if scenario.drive else 2
         self.specs: dict[str, AgentSpec] = {a.name: a for a in scenario.agents}
         self.by_phase: dict[Phase, list[Agent]] = {p: [] for p in Phase}
         for agent in agents:
@@ -165,6 +169,7 @@ class CycleRunner:
         self._cycle_temperature = temperature.temperature()
         self._requests = 0
         self._notes: list[str] = []
+        self._withhold = 0
         self._requery = False
         self.stalled: str | None = None
 
@@ -331,6 +336,10 @@ class CycleRunner:
             self.last_winner,
             tuple(inputs + notes),
         )
+        if self._withhold > 0:  # inhibition of return: withhold the content the loop feeds on
+            self._withhold -= 1
+            kept = tuple(e for e in b.working_memory if e.kind != "thought")
+            b = replace(b, winner=None, working_memory=kept)
         b = await self._perceive(b)
         self.trace.emit(
             "broadcast",
@@ -378,6 +387,7 @@ class CycleRunner:
         """Act on the escalation step the drive chose, and trace the evidence."""
         if deadlock.step == "perspective":
             self._notes.append(PERSPECTIVE_NOTE)
+            self._withhold = self.withhold_cycles
         elif deadlock.step == "requery":
             self._requery = True
         elif deadlock.step == "stall":

@@ -180,3 +180,7 @@ async def test_a_looping_run_escalates_and_stops_as_stalled(
     assert "Take a perspective nobody has taken yet" in prompts[note_cycle]
     requery = [r for r in records if r.event == "memory.retrieve" and r.field("mode") == "novelty"]
     assert len(requery) == 1
+    withheld = next(r for r in records if r.event == "broadcast" and r.cycle == note_cycle + 1)
+    assert withheld.field("winner") is None
+    assert all(e["kind"] != "thought" for e in withheld.field("working_memory"))
+    assert "LAST WINNER" not in prompts[note_cycle]

@@ -78,20 +78,28 @@ def test_model_option_values(value: str, provider: str) -> None:
     assert parse_model_option(value).provider == provider
 
 
-def test_shipped_cassette_replays_the_recorded_local_model_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "cassette", sorted((SCENARIOS / "cassettes").glob("*.json")), ids=lambda p: p.stem
+)
+def test_shipped_cassettes_replay_the_recorded_local_model_runs(
+    cassette: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The flagship's cassette, recorded from the real local model, replays every call."""
+    """Each shipped cassette, recorded from the real local model, replays its scenario call
+    for call; where the run answered, the replay gives the recorded answer."""
     trace = tmp_path / "t.jsonl"
-    assert (
-        main(["run", "brainstorm", "--replay", str(CASSETTE), "--quiet", "--trace", str(trace)])
-        == 0
-    )
-    recorded = json.loads(CASSETTE.read_text())["interactions"]
-    calls = [r for r in read_trace(trace) if r.event == "model.call"]
+    code = main(["run", cassette.stem, "--replay", str(cassette), "--quiet", "--trace", str(trace)])
+    recorded = json.loads(cassette.read_text())["interactions"]
+    records = list(read_trace(trace))
+    calls = [r for r in records if r.event == "model.call"]
     assert len(calls) == len(recorded)
     assert {c.field("model") for c in calls} == {"local:SmolLM2-135M-Instruct.Q4_1"}
-    assert capsys.readouterr().out.strip() == json.loads(recorded[-1]["text"])["answer"].strip()
+    assert not [
+        r for r in records if r.event == "agent.error" and r.field("error_type") == "CassetteMiss"
+    ]
+    answers = [r.field("answer") for r in records if r.event == "response"]
+    out = capsys.readouterr().out.strip()
+    assert code == (0 if answers else 1)
+    assert out == (answers[-1].strip() if answers else "")
 
 
 def test_replay_and_model_cannot_be_combined(capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,20 @@ def _response(reply: Reply, request: ChatRequest, name: str) -> ChatResponse:
     return ChatResponse(text=reply, usage=Usage(prompt, estimate_tokens(reply)), model=name)
 
 
-class ScriptedModel:
+class _TestModel:
+    """What the shipped test models share: a ``test:`` name and the requests they received."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self.requests: list[ChatRequest] = []
+
+    @property
+    def name(self) -> str:
+        """``test:<name>``."""
+        return f"test:{self._name}"
+
+
+class ScriptedModel(_TestModel):
     """Answers requests from a script, one item per call; an exception item is raised.
 
     Every request is kept in `requests` so tests can check prompts and temperatures.
@@ -43,16 +56,10 @@ class ScriptedModel:
     def __init__(
         self, script: Iterable[ScriptItem], *, name: str = "scripted", cycle: bool = False
     ) -> None:
+        super().__init__(name)
         self._script = list(script)
         self._cycle = cycle
         self._index = 0
-        self._name = name
-        self.requests: list[ChatRequest] = []
-
-    @property
-    def name(self) -> str:
-        """``test:<name>``."""
-        return f"test:{self._name}"
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Return (or raise) the next script item."""
@@ -71,20 +78,14 @@ class ScriptedModel:
         return _response(item, request, self.name)
 
 
-class FunctionModel:
+class FunctionModel(_TestModel):
     """Answers each request with ``fn(request)`` (sync or async; a string or a ChatResponse)."""
 
     def __init__(
         self, fn: Callable[[ChatRequest], Reply | Awaitable[Reply]], *, name: str = "function"
     ) -> None:
+        super().__init__(name)
         self._fn = fn
-        self._name = name
-        self.requests: list[ChatRequest] = []
-
-    @property
-    def name(self) -> str:
-        """``test:<name>``."""
-        return f"test:{self._name}"
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Call the function and wrap its answer."""
@@ -99,7 +100,7 @@ _INDEXED = re.compile(r"^\[(\d+)\]", re.MULTILINE)
 _GOAL = re.compile(r"^GOAL: (.*)$", re.MULTILINE)
 
 
-class FakeModel:
+class FakeModel(_TestModel):
     """Valid, deterministic output for every built-in output kind, after ``latency_s``.
 
     Generators propose numbered thoughts about the goal and mark one final after
@@ -108,16 +109,10 @@ class FakeModel:
     """
 
     def __init__(self, *, latency_s: float = 0.0, final_after: int = 3, name: str = "fake") -> None:
+        super().__init__(name)
         self.latency_s = latency_s
         self.final_after = final_after
-        self._name = name
         self._count = 0
-        self.requests: list[ChatRequest] = []
-
-    @property
-    def name(self) -> str:
-        """``test:<name>``."""
-        return f"test:{self._name}"
 
     def _output(self, request: ChatRequest) -> object:
         kind = (request.schema or {}).get("title", "")

@@ -267,3 +267,84 @@ def test_live_mode_follows_a_growing_trace(
             f.write("".join(lines[cut:]))
         expect(page.locator("#live")).to_contain_text("finished", timeout=10_000)
         assert page.locator("#timeline li").count() >= 5
+
+
+def test_admissions_rejections_links_and_role_filter(browser: Browser, tmp_path: Path) -> None:
+    """Admission decisions show with their probability, links draw the graph, the memory list
+    pages, and the role filter keeps only that role's agents."""
+    lines: list[dict[str, Any]] = [
+        {
+            "event": "run.start",
+            "scenario": "mem",
+            "agents": [{"name": "gen", "role": "generator"}, {"name": "crit", "role": "critic"}],
+        },
+    ]
+    for c in range(1, 4):
+        lines += [
+            {"event": "cycle.start", "cycle": c, "temperature": 0.7},
+            {
+                "event": "proposal",
+                "cycle": c,
+                "agent": "gen",
+                "candidate": f"c{c}.1",
+                "text": f"idea {c}",
+            },
+            {
+                "event": "critique",
+                "cycle": c,
+                "agent": "crit",
+                "candidate": f"c{c}.1",
+                "score": 2,
+                "reason": "ok",
+            },
+            {
+                "event": "selection",
+                "cycle": c,
+                "agent": "gen",
+                "winner": f"c{c}.1",
+                "text": f"idea {c}",
+                "tag": "THINK_MORE",
+            },
+        ]
+    lines += [
+        {
+            "event": "memory.admit",
+            "cycle": 3,
+            "memory_id": f"m{i}",
+            "p": 0.9,
+            "reason": "novel",
+            "links": [{"type": "derived_from", "target": f"m{i - 1}"}] if i else [],
+        }
+        for i in range(400)
+    ]
+    lines.append(
+        {
+            "event": "memory.reject",
+            "cycle": 3,
+            "candidate": "c3.9",
+            "p": 0.12,
+            "reason": "instruction-like text from an untrusted source",
+        }
+    )
+    path = tmp_path / "memory.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"v": 1, "ts": 0, "run": "r", "seq": i, **r}) + "\n"
+            for i, r in enumerate(lines, 1)
+        )
+    )
+    for page in open_viewer(browser, Viewer(path)):
+        assert page.locator("#memory-info").text_content() == "300 of 401 memory events"
+        first = page.locator('#memory li[data-kind="memory.admit"]').first.text_content()
+        assert "m0 p=0.9 novel" in first
+        page.click("#memory-more")
+        expect(page.locator("#memory-info")).to_have_text("401 of 401 memory events")
+        assert page.locator("#memory-more").is_hidden()
+        reject = page.locator('#memory li[data-kind="memory.reject"]').text_content()
+        assert "p=0.12 instruction-like text" in reject
+        assert int(page.locator("#graph").get_attribute("data-nodes") or 0) == 200
+        assert page.locator("#graph line").count() >= 100
+        page.select_option("#f-role", "critic")
+        expect(page.locator("#events li")).to_have_count(1)
+        assert "critique" in page.locator("#events li").text_content()
+        shot(page, "memory-admissions")

@@ -95,6 +95,7 @@ function renderTimeline() {
     return li;
   }));
   $("cycle-count").textContent = `(${shown.length} of ${state.cycles.length})`;
+  renderComparePage();
   $("page-info").textContent = `page ${state.page + 1} / ${pages}`;
 }
 
@@ -178,7 +179,17 @@ function step(delta) {
   if (next) select(state.cycles.indexOf(next));
 }
 
+const memory = { events: [], total: 0 };
+async function moreMemory() {
+  const data = await api(`/api/memory?run=a&offset=${memory.events.length}&limit=300`);
+  renderMemory(data);
+}
 function renderMemory(data) {
+  memory.events.push(...data.events);
+  memory.total = data.total;
+  data = { events: memory.events };
+  $("memory-info").textContent = `${memory.events.length} of ${memory.total} memory events`;
+  $("memory-more").hidden = memory.events.length >= memory.total;
   const items = data.events.map((e) => {
     let text;
     if (e.event === "memory.retrieve") text = `${(e.queries || []).join(" | ")} → ${(e.memories || []).map((m) => `${m.id} (${m.score}) ${m.text || ""}`).join("; ") || "nothing"}`;
@@ -232,10 +243,16 @@ async function renderCompare() {
     if (differs) row.classList.add("diverged");
     return row;
   });
-  $("compare-table").tBodies[0].replaceChildren(...lines.slice(0, 500));
+  state.compareRows = lines;
+  renderComparePage();
   $("divergence").textContent = first === null ? "The runs chose the same winners in every cycle."
     : `The runs diverge at cycle ${first}.`;
   $("divergence").setAttribute("data-first", first === null ? "" : String(first));
+}
+function renderComparePage() {
+  if (!state.compareRows) return;
+  const shown = new Set(visibleCycles().slice(state.page * PAGE, (state.page + 1) * PAGE).map((c) => String(c.cycle)));
+  $("compare-table").tBodies[0].replaceChildren(...state.compareRows.filter((row) => shown.has(row.dataset.cycle)));
 }
 function renderCompareMark() {
   for (const row of $("compare-table").tBodies[0].rows) row.style.outline = row.dataset.cycle === String(state.cycles[state.index]?.cycle) ? "2px solid #1d4ed8" : "";
@@ -282,6 +299,7 @@ async function main() {
   $("f-text").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => searchText($("f-text").value.trim()), 200); });
   $("prev").addEventListener("click", () => step(-1));
   $("next").addEventListener("click", () => step(1));
+  $("memory-more").addEventListener("click", moreMemory);
   $("page-prev").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); renderTimeline(); });
   $("page-next").addEventListener("click", () => { state.page += 1; renderTimeline(); });
   document.addEventListener("keydown", (e) => {
