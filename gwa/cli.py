@@ -173,7 +173,14 @@ def _cmd_view(args: argparse.Namespace) -> int:
     for path in (args.trace, args.compare):
         if path is not None and not path.is_file():
             raise ConfigError(f"{path}: trace file not found")
-    server = make_server(Viewer(args.trace, args.compare, live=args.live), args.host, args.port)
+    viewer = Viewer(args.trace, args.compare, live=args.live)
+    try:
+        server = make_server(viewer, args.host, args.port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror}); "
+            "choose another with --port N (0 picks a free one)"
+        ) from None
     url = address(server)
     print(f"gwa viewer on {url}  (Ctrl-C to stop)", flush=True)
     if not args.no_browser:

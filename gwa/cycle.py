@@ -42,10 +42,23 @@ from gwa.types import (
 # Escalation step 'perspective': this note joins the next broadcast, and for the next
 # `drive.spike_cycles` broadcasts the last winner and the raw thoughts are withheld (agents
 # that copy what they see cannot copy the loop).
-PERSPECTIVE_NOTE = (
-    "[workspace] The last thoughts repeat each other. Take a perspective nobody has taken yet "
-    "and propose something clearly different from everything in working memory."
+PERSPECTIVES = (
+    "as someone who disagrees with everything said so far",
+    "as a child who would use the result",
+    "with almost no money to spend",
+    "looking ten years ahead",
+    "by asking what could go wrong",
+    "as a visitor from another country",
 )
+
+
+def perspective_note(cycle: int) -> str:
+    """The perspective prompt: a concrete lens (chosen by cycle, so replays match)."""
+    lens = PERSPECTIVES[cycle % len(PERSPECTIVES)]
+    return (
+        f"[workspace] The last thoughts repeat each other. Think about the goal {lens}, and "
+        "propose something clearly different from everything in working memory."
+    )
 
 
 class RunState:
@@ -386,7 +399,7 @@ class CycleRunner:
     def _escalate(self, t: int, deadlock: Deadlock) -> None:
         """Act on the escalation step the drive chose, and trace the evidence."""
         if deadlock.step == "perspective":
-            self._notes.append(PERSPECTIVE_NOTE)
+            self._notes.append(perspective_note(t))
             self._withhold = self.withhold_cycles
         elif deadlock.step == "requery":
             self._requery = True

@@ -177,7 +177,7 @@ async def test_a_looping_run_escalates_and_stops_as_stalled(
         r.cycle for r in records if r.event == "deadlock" and r.field("step") == "perspective"
     )
     prompts = [r.messages[1].content for r in model.requests]
-    assert "Take a perspective nobody has taken yet" in prompts[note_cycle]
+    assert "The last thoughts repeat each other. Think about the goal" in prompts[note_cycle]
     requery = [r for r in records if r.event == "memory.retrieve" and r.field("mode") == "novelty"]
     assert len(requery) == 1
     withheld = next(r for r in records if r.event == "broadcast" and r.cycle == note_cycle + 1)

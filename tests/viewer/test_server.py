@@ -60,6 +60,22 @@ def test_api_answers_and_rejects_bad_requests(served: str) -> None:
         assert info.value.code == status
 
 
+def test_view_command_explains_a_busy_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port already in use is exit 2 with the fix, not a traceback."""
+    import socket
+
+    path = tmp_path / "t.jsonl"
+    path.write_text(LINE)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["view", str(path), "--port", str(port), "--no-browser"]) == 2
+    assert "choose another with --port N" in capsys.readouterr().err
+
+
 def test_view_command_refuses_a_missing_trace(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
