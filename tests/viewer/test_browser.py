@@ -139,7 +139,7 @@ def test_filters_and_search(page: Page) -> None:
     total = page.locator("#timeline li").count()
     page.fill("#f-text", "Thought 13 on")
     expect(page.locator("#timeline li")).not_to_have_count(total)
-    assert 1 <= page.locator("#timeline li").count() <= 2
+    assert page.locator("#timeline li").count() in (1, 2)  # the proposal, maybe a summary
     expect(page.locator('#timeline li[data-cycle="3"]')).to_have_count(1)
     shot(page, "filtered")
 
