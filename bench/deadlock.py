@@ -10,12 +10,15 @@ runs on the embedded local model, or on an OpenAI-compatible endpoint with --end
 - cycles to an answer (the first response), or none within max_cycles; and the status.
 Means over seeds are printed and written to bench/results/deadlock.json with every run.
 
-Run: python bench/deadlock.py [--seeds 5] [--endpoint]
+Run: python bench/deadlock.py [--seeds 5] [--endpoint] [--baseline OLD.json]
+(--baseline reuses the fixed-temperature runs of an earlier results file: seeded, they do
+not change unless the model, the scenario or the prompts do, and never touch drive code.)
 """
 
 import argparse
 import asyncio
 import itertools
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -98,9 +101,17 @@ def main() -> None:
     parser.add_argument(
         "--endpoint", action="store_true", help="use OPENAI_BASE_URL instead of the local model"
     )
+    parser.add_argument(
+        "--baseline", type=Path, help="reuse the fixed runs of this earlier results file"
+    )
     args = parser.parse_args()
     runs: list[dict[str, Any]] = []
-    for mode in ("fixed", "drive"):
+    modes = ["fixed", "drive"]
+    if args.baseline:
+        runs += [r for r in json.loads(args.baseline.read_text())["runs"] if r["mode"] == "fixed"]
+        modes = ["drive"]
+        print(f"  fixed runs reused from {args.baseline}", flush=True)
+    for mode in modes:
         for seed in range(args.seeds):
             run = asyncio.run(one_run(mode, seed, args.endpoint))
             runs.append(run)

@@ -151,7 +151,8 @@ class DeadlockRules:
     low_cycles: int = 3
     """… for this many cycles in a row is a deadlock."""
     recovery: int = 3
-    """Cycles without evidence after which escalation starts again from the first step."""
+    """Cycles without evidence after which a deadlock counts as resolved: the next one
+    starts at the step that resolved this one."""
 
 
 class DeadlockDetector:
@@ -178,8 +179,10 @@ class DeadlockDetector:
             evidence = f"diversity H < {r.h_min} for {self.low_run} cycles"
         if evidence is None:
             self.quiet += 1
-            if self.quiet >= r.recovery:
-                self.level = 0
+            if self.quiet == r.recovery and self.level > 0:
+                # The last step applied resolved the deadlock: the next one starts there,
+                # not at the first step again (which evidently did not suffice).
+                self.level -= 1
             return None
         self.quiet = 0
         self.level += 1

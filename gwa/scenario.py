@@ -152,7 +152,8 @@ class DeadlockSpec(_Spec):
     low_cycles: int = Field(default=3, ge=1)
     """… for this many cycles in a row is a deadlock."""
     recovery: int = Field(default=3, ge=1)
-    """Cycles without evidence after which escalation starts again from the first step."""
+    """Cycles without evidence after which a deadlock counts as resolved; the next deadlock
+    starts at the step that resolved it."""
 
 
 class DriveSpec(_Spec):

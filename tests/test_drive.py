@@ -96,7 +96,8 @@ def test_pi_law_heats_a_repetitive_workspace_and_cools_a_scattered_one() -> None
 
 
 def test_deadlock_escalates_step_by_step_then_recovers() -> None:
-    """Persisting repeats climb the ladder spike → perspective → requery → stall; quiet resets."""
+    """Persisting repeats climb the ladder spike → perspective → requery → stall; after quiet
+    cycles the level steps back by one, to the step that resolved the deadlock."""
     detector = DeadlockDetector(DeadlockRules(similarity=0.9, repeats=2, recovery=2))
     steps = [d.step for _ in range(8) if (d := detector.observe(0.95, 0.5)) is not None]
     assert steps == ["spike", "perspective", "requery", "stall"]
@@ -105,6 +106,17 @@ def test_deadlock_escalates_step_by_step_then_recovers() -> None:
     fresh.observe(0.1, 0.5)
     fresh.observe(0.1, 0.5)
     assert fresh.level == 0
+
+
+def test_after_recovery_the_step_that_worked_comes_first() -> None:
+    """A deadlock resolved by the perspective step gets the perspective step next time."""
+    detector = DeadlockDetector(DeadlockRules(repeats=1, recovery=2))
+    assert [detector.observe(0.95, 0.5).step for _ in range(2)] == ["spike", "perspective"]  # type: ignore[union-attr]
+    assert detector.observe(0.1, 0.5) is None
+    assert detector.observe(0.1, 0.5) is None
+    again = detector.observe(0.95, 0.5)
+    assert again is not None
+    assert again.step == "perspective"
 
 
 def test_low_diversity_alone_is_a_deadlock() -> None:
