@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from gwa.agents.agent import Agent
 from gwa.broadcast import Bus, Sender, Subscription, Topics
@@ -130,11 +130,15 @@ class RunState:
         await asyncio.gather(*self._tasks)
 
 
+Status = Literal["answered", "max_cycles", "budget", "timeout", "stopped", "stalled"]
+"""How a run ended."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How a run of cycles ended."""
 
-    status: Any
+    status: Status
     reason: str
     answer: str | None
     outputs: tuple[str, ...]
@@ -263,7 +267,8 @@ class CycleRunner:
     async def run(self) -> Outcome:
         """Cycle until an answer (unless idle) or a stop condition."""
         start = time.monotonic()
-        status, reason, cycle = "max_cycles", "", 0
+        status: Status = "max_cycles"
+        reason, cycle = "", 0
         try:
             async with asyncio.timeout(self.ws.wall_clock_s):
                 while True:
@@ -306,7 +311,7 @@ class CycleRunner:
             duration_s=time.monotonic() - start,
         )
 
-    def _stop_condition(self, cycle: int) -> tuple[str, str] | None:
+    def _stop_condition(self, cycle: int) -> tuple[Status, str] | None:
         if self.state.stop_reason is not None:
             return "stopped", self.state.stop_reason
         if cycle >= self.ws.max_cycles:

@@ -17,7 +17,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-Vectors = npt.NDArray[np.float32]
+from gwa.memory.embeddings import Vectors
+
 Step = Literal["spike", "perspective", "requery", "stall"]
 LADDER: tuple[Step, ...] = ("spike", "perspective", "requery", "stall")
 

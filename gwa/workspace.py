@@ -16,7 +16,7 @@ from gwa.agents.cassette import Cassette, RecordingModel
 from gwa.agents.models import ChatModel
 from gwa.agents.roles import BUILTIN_ROLES, Role
 from gwa.broadcast import Bus, LocalBus, Sender, Topics
-from gwa.cycle import CycleRunner, RunState
+from gwa.cycle import CycleRunner, RunState, Status
 from gwa.drive import (
     ConstantTemperature,
     DeadlockRules,
@@ -31,8 +31,6 @@ from gwa.resolve import Resolved, build_model, resolve_default
 from gwa.scenario import ModelSpec, Scenario, load_scenario
 from gwa.trace import TraceWriter, secrets_from_env
 from gwa.types import RunId, Usage
-
-Status = Literal["answered", "max_cycles", "budget", "timeout", "stopped", "stalled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +80,7 @@ class Workspace:
         self.scenario = scenario
         self.base_dir = Path(base_dir) if base_dir is not None else None
         self._models: dict[str, ChatModel] = dict(models or {})
+        self._built: dict[str, ChatModel] = {}
         self._extra_agents: list[Agent] = list(agents)
         self._bus = bus
         self._temperature_source = temperature
@@ -141,26 +140,31 @@ class Workspace:
             )
         return self.model_choice.model
 
+    def _model(self, key: str) -> ChatModel:
+        """The model for a `models` key: registered, else built once and kept (the CLI builds
+        the agents before the run to print the model choice; the run reuses what it built)."""
+        if key in self._models:
+            return self._models[key]
+        if key not in self._built:
+            self._built[key] = (
+                self._default_model()
+                if key == "default" or self._override is not None
+                else build_model(self.scenario.models[key], base=self.base_dir)
+            )
+        return self._built[key]
+
     def build_agents(self) -> list[Agent]:
         """The scenario's agents (with their models) followed by the registered ones."""
         s = self.scenario
-        built: dict[str, ChatModel] = {}
         agents: list[Agent] = []
         for spec in s.agents:
-            key = spec.model
-            if key not in built:
-                if key in self._models:
-                    built[key] = self._models[key]
-                elif key == "default" or self._override is not None:
-                    built[key] = self._default_model()
-                else:
-                    built[key] = build_model(s.models[key], base=self.base_dir)
+            model = self._model(spec.model)
             role = BUILTIN_ROLES.get(spec.role) or Role(
                 spec.role, s.roles[spec.role].output, s.roles[spec.role].prompt
             )
             agents.append(
                 LLMAgent(
-                    spec.name, role, built[key], instruction=spec.prompt, candidates=spec.candidates
+                    spec.name, role, model, instruction=spec.prompt, candidates=spec.candidates
                 )
             )
         agents.extend(self._extra_agents)

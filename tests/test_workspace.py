@@ -11,7 +11,7 @@ import pytest
 from conftest import SCENARIOS
 
 from gwa import Workspace, parse_scenario, read_trace
-from gwa.agents.agent import AgentContext
+from gwa.agents.agent import AgentContext, LLMAgent
 from gwa.agents.models import ChatRequest
 from gwa.agents.roles import Role
 from gwa.agents.testing import FakeModel, FunctionModel, ScriptedModel
@@ -503,3 +503,13 @@ def test_envelopes_on_the_bus_are_json_safe() -> None:
 
     env = Envelope(topic="t", sender="s", seq=1, kind="request", payload={"request": {"x": [1, 2]}})
     assert decode(encode(env)) == env
+
+
+def test_named_models_are_built_once_per_workspace() -> None:
+    """Building the agents again (the CLI does it before the run) reuses the models built."""
+    extra = "models:\n  quick: {provider: fake}\n"
+    ws = Workspace(scenario("  - {name: g, role: generator, model: quick}\n", extra=extra))
+    first, second = ws.build_agents()[0], ws.build_agents()[0]
+    assert isinstance(first, LLMAgent)
+    assert isinstance(second, LLMAgent)
+    assert first.model is second.model
