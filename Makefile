@@ -1,14 +1,15 @@
 # The two commands of the README:
 #   make demo   set up (first time: builds llama.cpp, ~5-8 min) and run the flagship scenario
 #               on the embedded local model, offline, no API key
-#   make test   set up (also Debian's chromium for the browser tests) and run lint, type
-#               checks and the whole test suite
+#   make test   set up (also Debian's chromium for the browser tests and mosquitto for the
+#               MQTT tests) and run lint, type checks and the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 CHROMIUM ?= /usr/bin/chromium
+MOSQUITTO ?= /usr/sbin/mosquitto
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck setup setup-local bench cassettes clean
@@ -29,6 +30,12 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
+# Debian's mosquitto (and its clients) for the MQTT tests; the tests start and stop brokers
+# themselves, so the package's own service is not needed.
+$(MOSQUITTO):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients openssl
+
 setup-local: $(VENV)/.local-installed
 setup: $(VENV)/.dev-installed
 
@@ -42,7 +49,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck $(CHROMIUM)
+test: lint typecheck $(CHROMIUM) $(MOSQUITTO)
 	$(BIN)/pytest
 
 bench: setup
@@ -52,12 +59,16 @@ bench: setup
 	$(BIN)/python bench/local_model.py
 	$(BIN)/python bench/drive_estimators.py
 	$(BIN)/python bench/viewer.py
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/mqtt.py
 
 # Re-record the shipped cassettes from the real local model (after changing prompts or schemas).
 cassettes: setup-local
 	for s in brainstorm debate; do \
-	  $(BIN)/gwa run $$s --model local --record gwa/scenarios/cassettes/$$s.json --quiet --trace traces/$$s-cassette.jsonl || true; \
+	  rm -rf traces/cassette-memory; \
+	  $(BIN)/gwa run $$s --model local --record gwa/scenarios/cassettes/$$s.json --quiet \
+	    --trace traces/$$s-cassette.jsonl --memory traces/cassette-memory || true; \
 	done
 
 clean:
-	rm -rf $(VENV) traces test-output bench/results
+	rm -rf $(VENV) traces test-output bench/results .gwa

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from gwa._version import __version__
+from gwa.cli_memory import add_commands as add_memory_commands
+from gwa.cli_memory import cmd_eval, cmd_memory
 from gwa.errors import ConfigError, GwaError, ModelUnavailable
 from gwa.resolve import parse_model_option
 from gwa.scenario import Scenario, builtin_scenarios, load_scenario, resolve_scenario_path
@@ -73,6 +75,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--replay", type=Path, help="answer every model call from this cassette")
     run.add_argument("--quiet", action="store_true", help="no progress, only the answer")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument(
+        "--memory", type=Path, help="long-term store directory (overrides memory.path)"
+    )
+    run.add_argument("--no-memory", action="store_true", help="run without long-term memory")
+    _bus_options(run)
+    run.add_argument(
+        "--remote",
+        action="append",
+        default=[],
+        metavar="AGENT",
+        help="an agent that runs in another process (`gwa agent`); repeat for several",
+    )
+    run.add_argument(
+        "--join-timeout", type=float, default=60.0, help="seconds to wait for remote agents"
+    )
+    agent = sub.add_parser("agent", help="run one agent of a scenario in this process, over MQTT")
+    agent.add_argument("scenario", help="a scenario file, or the name of a shipped one")
+    agent.add_argument("--role", required=True, help="the agent's name (or a role only one has)")
+    agent.add_argument("--model", help="fake | local | local:FILE.gguf | replay:FILE | openai:NAME")
+    agent.add_argument("--run", help="join this run id (default: the first that expects it)")
+    agent.add_argument("--wait", type=float, default=300.0, help="seconds to wait for a run")
+    _bus_options(agent, required=True)
     val = sub.add_parser("validate", help="check scenario files; errors as file:line:col")
     val.add_argument("files", nargs="+", type=Path)
     view = sub.add_parser("view", help="open a trace in the viewer (a local web page)")
@@ -83,8 +107,37 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("--live", action="store_true", help="follow a trace that is still written")
     view.add_argument("--no-browser", action="store_true", help="only print the address")
     sub.add_parser("schema", help="print the scenario JSON Schema (for editor completion)")
+    add_memory_commands(sub)
     sub.add_parser("scenarios", help="list the shipped scenarios")
     return p
+
+
+def _bus_options(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    p.add_argument(
+        "--bus",
+        required=required,
+        metavar="URL",
+        help="mqtt://HOST:PORT or mqtts://… (user and password: GWA_MQTT_USERNAME / "
+        "GWA_MQTT_PASSWORD, or in the URL)",
+    )
+    p.add_argument("--bus-ca", type=Path, help="CA certificate for mqtts://")
+    p.add_argument("--bus-cert", type=Path, help="client certificate for mqtts://")
+    p.add_argument("--bus-key", type=Path, help="client key for mqtts://")
+
+
+def _mqtt_options(args: argparse.Namespace) -> Any:
+    import os
+
+    from gwa.broadcast.mqtt import MqttOptions
+
+    return MqttOptions.from_url(
+        args.bus,
+        username=os.environ.get("GWA_MQTT_USERNAME"),
+        password=os.environ.get("GWA_MQTT_PASSWORD"),
+        ca_file=args.bus_ca,
+        cert_file=args.bus_cert,
+        key_file=args.bus_key,
+    )
 
 
 def _with_max_cycles(scenario: Scenario, n: int | None) -> Scenario:
@@ -106,7 +159,25 @@ async def _run(args: argparse.Namespace, console: Console) -> RunResult:
         override = parse_model_option(f"replay:{args.replay}")
     elif args.model:
         override = parse_model_option(args.model)
-    ws = Workspace(scenario, base_dir=path.parent, model_override=override, trace_path=args.trace)
+    if args.memory is not None and args.no_memory:
+        raise ConfigError("--memory and --no-memory cannot be combined")
+    bus = None
+    if args.bus:
+        from gwa.broadcast.mqtt import MqttBus
+
+        bus = MqttBus(_mqtt_options(args))
+    elif args.remote:
+        raise ConfigError("--remote needs --bus mqtt://HOST:PORT (agents elsewhere need a broker)")
+    ws = Workspace(
+        scenario,
+        base_dir=path.parent,
+        model_override=override,
+        trace_path=args.trace,
+        memory_path=False if args.no_memory else args.memory,
+        bus=bus,
+        remote_agents=args.remote,
+        join_timeout_s=args.join_timeout,
+    )
     if args.record:
         ws.record_to(args.record)
     ws.build_agents()
@@ -120,9 +191,13 @@ async def _run(args: argparse.Namespace, console: Console) -> RunResult:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, lambda: ws.stop("interrupted (Ctrl-C)"))
     try:
+        if bus is not None:
+            await bus.start()
         return await ws.run(args.goal)
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+        if bus is not None:
+            await bus.close()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -149,6 +224,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif result.answer is not None:
         print(result.answer)
     return EXIT_ANSWERED if result.answer is not None else EXIT_NO_ANSWER
+
+
+async def _agent(args: argparse.Namespace) -> int:
+    from gwa.worker import pick_agent, serve, worker_workspace
+
+    path = resolve_scenario_path(args.scenario)
+    scenario = load_scenario(path)
+    name = pick_agent(scenario, args.role)
+    override = parse_model_option(args.model) if args.model else None
+    ws = worker_workspace(scenario, override, path.parent)
+    return await serve(
+        ws,
+        name,
+        _mqtt_options(args),
+        run=args.run,
+        wait_s=args.wait,
+        say=lambda m: print(m, file=sys.stderr, flush=True),
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -204,6 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_validate(args)
         if args.command == "view":
             return _cmd_view(args)
+        if args.command == "agent":
+            return asyncio.run(_agent(args))
+        if args.command == "memory":
+            return cmd_memory(args)
+        if args.command == "eval":
+            return cmd_eval(args)
         if args.command == "schema":
             print(json.dumps(Scenario.model_json_schema(), indent=2))
             return 0

@@ -20,8 +20,10 @@ from gwa.hub import Hub
 from gwa.memory import (
     AdmissionCandidate,
     AdmissionSink,
+    NullRetriever,
     Retriever,
     WorkingMemory,
+    cited,
     extractive_summary,
     make_entry,
 )
@@ -68,11 +70,17 @@ class RunState:
         self._bus = bus
         self._topics = topics
         self._sender = sender
+        self.sender = sender
         self._inputs: list[str] = []
         self.stop_reason: str | None = None
         self.wake = asyncio.Event()
         self._subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self.present: dict[str, str] = {}
+        """Remote agents that joined over the bus: agent name → worker id."""
+        self.presence: list[tuple[str, str, str]] = []
+        """Joins and leaves not yet traced: (agent, "join" | "leave", detail)."""
+        self.joined = asyncio.Event()
 
     async def start(self) -> None:
         """Listen to the input and control topics."""
@@ -98,6 +106,19 @@ class RunState:
     def _on_control(self, kind: str, payload: dict[str, Any]) -> None:
         if kind == "stop":
             self.request_stop(str(payload.get("reason") or "stop requested on the control topic"))
+        agent, worker = str(payload.get("agent", "")), str(payload.get("worker", ""))
+        if kind == "join" and agent:
+            self.present[agent] = worker
+            self.presence.append((agent, "join", f"worker {worker} joined"))
+            self.joined.set()
+        elif kind == "leave" and agent and self.present.get(agent) == worker:
+            del self.present[agent]
+            self.presence.append((agent, "leave", str(payload.get("reason", "left"))))
+
+    def mark_absent(self, agent: str, reason: str) -> None:
+        """Stop asking a remote agent until it joins again."""
+        if self.present.pop(agent, None) is not None:
+            self.presence.append((agent, "leave", reason))
 
     async def submit(self, text: str) -> None:
         """Publish an input on the run's input topic."""
@@ -163,8 +184,10 @@ class CycleRunner:
         temperature: TemperatureSource,
         retriever: Retriever,
         admission: AdmissionSink,
+        remote: Sequence[str] = (),
     ) -> None:
         self.s = scenario
+        self.remote = set(remote)
         self.ws = scenario.workspace
         self.goal = goal
         self.hub = hub
@@ -189,6 +212,7 @@ class CycleRunner:
         self._withhold = 0
         self._requery = False
         self.stalled: str | None = None
+        self._provenance: dict[str, tuple[str, tuple[str, ...], dict[str, float]]] = {}
 
     def _params(self, agent: Agent) -> tuple[float, int]:
         spec = self.specs.get(agent.name)
@@ -229,6 +253,9 @@ class CycleRunner:
         for stale in self.hub.stale:
             self._trace_calls(cycle, stale["agent"], stale.get("calls", []))
         self.hub.stale.clear()
+        agents = self._present(cycle, agents)
+        if not agents:
+            return []
         self._requests += 1
         replies, _ = await self.hub.gather(
             f"{cycle}.{phase.value}.{self._requests}",
@@ -240,6 +267,10 @@ class CycleRunner:
         results: list[tuple[Agent, dict[str, Any]]] = []
         for agent in agents:
             reply = replies.get(agent.name)
+            if reply is None and agent.name in self.remote:
+                self.state.mark_absent(
+                    agent.name, f"no reply within {self.ws.agent_deadline_s:g} s (cycle {cycle})"
+                )
             if reply is None:
                 self.trace.emit(
                     "agent.error",
@@ -263,6 +294,18 @@ class CycleRunner:
                     error=reply["error"],
                 )
         return results
+
+    def _present(self, cycle: int, agents: Sequence[Agent]) -> list[Agent]:
+        """Trace joins and leaves; drop remote agents that are not (or no longer) present."""
+        for agent, what, detail in self.state.presence:
+            self.trace.emit(
+                "agent.join" if what == "join" else "agent.absent",
+                cycle=cycle,
+                agent=agent,
+                detail=detail,
+            )
+        self.state.presence.clear()
+        return [a for a in agents if a.name not in self.remote or a.name in self.state.present]
 
     async def run(self) -> Outcome:
         """Cycle until an answer (unless idle) or a stop condition."""
@@ -389,6 +432,11 @@ class CycleRunner:
         if winner is not None:
             self.memory.add(make_entry(winner.id, t, winner.agent, "thought", winner.text))
             self.last_winner = winner
+            self._provenance[winner.id] = (
+                self._role_of(winner.agent),
+                tuple(cited(winner.text, b.memories)),
+                {"salience": winner.salience, "won": 1.0},
+            )
         await self._consolidate(b)
         self._regulate(t, winner)
         return selection
@@ -424,10 +472,14 @@ class CycleRunner:
             self._requery = False
             return await self._novel_recall(b)
         agents = self.by_phase[Phase.ATTEND]
-        if not agents:
+        if agents:
+            results = await self._phase(Phase.ATTEND, Request(Phase.ATTEND, b, 0.0), agents)
+            queries = [q for _, out in results for q in out["queries"]]
+        elif isinstance(self.retriever, NullRetriever):
             return b
-        results = await self._phase(Phase.ATTEND, Request(Phase.ATTEND, b, 0.0), agents)
-        queries = [q for _, out in results for q in out["queries"]]
+        else:
+            # No attention agent: recall for the goal and for what the workspace just thought.
+            queries = [self.goal, *([b.winner.text] if b.winner else []), *b.inputs]
         k = self.ws.memory_k
         memories = await self.retriever.retrieve(queries, k=k) if queries and k else ()
         self.trace.emit(
@@ -591,4 +643,39 @@ class CycleRunner:
             tokens_before=before,
             tokens_after=self.memory.tokens,
         )
-        await self.admission.offer([AdmissionCandidate(e, self.run_id, "evicted") for e in evicted])
+        offered = []
+        for e in evicted:
+            role, refs, signals = self._provenance.pop(
+                e.id, ("input" if e.kind == "input" else "", (), {})
+            )
+            offered.append(AdmissionCandidate(e, self.run_id, "evicted", role, refs, signals))
+        for d in await self.admission.offer(offered):
+            entry = d.candidate.entry
+            if d.admitted:
+                self.trace.emit(
+                    "memory.admit",
+                    cycle=b.cycle,
+                    agent=entry.author,
+                    candidate=entry.id,
+                    memory_id=d.memory_id,
+                    p=round(d.p, 4),
+                    reason=d.reason,
+                    text=entry.text,
+                    links=[{"type": t, "target": m} for t, m in d.links],
+                    features=dict(d.features),
+                )
+            else:
+                self.trace.emit(
+                    "memory.reject",
+                    cycle=b.cycle,
+                    agent=entry.author,
+                    candidate=entry.id,
+                    p=round(d.p, 4),
+                    reason=d.reason,
+                    text=entry.text,
+                    features=dict(d.features),
+                )
+
+    def _role_of(self, agent: str) -> str:
+        spec = self.specs.get(agent)
+        return spec.role if spec is not None else ""

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from gwa.agents.agent import Agent, AgentContext
-from gwa.agents.roles import parse_output
+from gwa.agents.roles import Role, parse_output
 from gwa.broadcast import Bus, Envelope, HandlerHandle, Sender, Subscription, Topics
 from gwa.errors import GwaError
 from gwa.types import Request
@@ -36,11 +36,13 @@ def normalise_output(
 class AgentRunner:
     """Subscribes one agent to the broadcast topic and answers the requests naming it."""
 
-    def __init__(self, agent: Agent, bus: Bus, topics: Topics) -> None:
+    def __init__(
+        self, agent: Agent, bus: Bus, topics: Topics, *, sender: str | None = None
+    ) -> None:
         self.agent = agent
         self._bus = bus
         self._topics = topics
-        self._sender = Sender(f"agent:{agent.name}")
+        self._sender = Sender(sender or f"agent:{agent.name}")
         self._handle: HandlerHandle | None = None
 
     def attach(self) -> None:
@@ -78,6 +80,28 @@ class AgentRunner:
         reply["calls"] = [asdict(c) for c in ctx.calls]
         envelope = self._sender.envelope(self._topics.proposal, "reply", reply, envelope.cycle)
         await self._bus.publish(envelope)
+
+
+class RemoteAgent:
+    """Stands for an agent that runs in another process (`gwa agent`) and answers over the bus."""
+
+    def __init__(self, name: str, role: Role) -> None:
+        self._name = name
+        self._role = role
+
+    @property
+    def name(self) -> str:
+        """The agent's name in the scenario."""
+        return self._name
+
+    @property
+    def role(self) -> Role:
+        """Its role."""
+        return self._role
+
+    async def act(self, request: Request, ctx: AgentContext) -> dict[str, Any]:
+        """Never called here: the workspace asks the remote worker over the bus."""
+        raise GwaError(f"agent {self._name!r} runs in another process; it answers over the bus")
 
 
 @dataclass(slots=True)

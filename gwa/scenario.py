@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gwa.agents.roles import BUILTIN_ROLES, OUTPUTS, OutputKind
 from gwa.errors import Problem, ScenarioError
@@ -50,6 +50,8 @@ class ModelSpec(_Spec):
     """replay: the cassette file; local: a GGUF file (default: the shipped model)."""
     latency_s: float = Field(default=0.0, ge=0)
     """fake: simulated latency of every call."""
+    final_after: int = Field(default=3, ge=0)
+    """fake: proposals before the fake marks one final (a large number keeps a run going)."""
 
 
 class AgentSpec(_Spec):
@@ -190,6 +192,43 @@ class DriveSpec(_Spec):
     deadlock: DeadlockSpec = DeadlockSpec()
 
 
+class MemorySpec(_Spec):
+    """Long-term memory (layer 2): one store shared by every agent and by later runs."""
+
+    enabled: bool = True
+    path: str = ".gwa/memory"
+    """The store directory (created on first use; relative to the current directory)."""
+    url: str | None = None
+    """A Chroma server (http://HOST:PORT) instead of a local store; `path` then keeps only the
+    marker and the link graph."""
+    collection: str = Field(default="gwa_memory", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,62}$")
+    embeddings: str = "minilm"
+    """minilm (offline, built in) or openai:MODEL (through OPENAI_BASE_URL / OPENAI_API_KEY)."""
+    embedding_dim: int | None = Field(default=None, ge=1)
+    """Vector size of an openai:MODEL embedding (required for it)."""
+    admission: Literal["admit-all", "admit-none"] = "admit-all"
+    """Which evicted working-memory entries enter the store."""
+    max_distance: float = Field(default=0.85, gt=0.0, le=2.0)
+    """Distance gate of retrieval (cosine distance)."""
+    hop_weight: float = Field(default=0.4, ge=0.0, le=1.0)
+    """Share of a recalled memory's score passed to its link-graph neighbours."""
+    duplicate_similarity: float = Field(default=0.95, gt=0.0, le=1.0)
+    half_life_hours: float = Field(default=168.0, gt=0.0)
+    """Retention halves over this time for a memory recalled once; each recall stretches it."""
+
+    @model_validator(mode="after")
+    def _check_embeddings(self) -> MemorySpec:
+        if self.embeddings != "minilm":
+            kind, _, model = self.embeddings.partition(":")
+            if kind != "openai" or not model:
+                raise ValueError(
+                    f"embeddings must be 'minilm' or 'openai:MODEL', got {self.embeddings!r}"
+                )
+            if self.embedding_dim is None:
+                raise ValueError("openai embeddings need embedding_dim (e.g. 1536)")
+        return self
+
+
 class TraceSpec(_Spec):
     """Where the trace goes."""
 
@@ -218,6 +257,8 @@ class Scenario(_Spec):
     workspace: WorkspaceSpec = WorkspaceSpec()
     drive: DriveSpec | None = None
     """The entropy drive (omit it, or set enabled: false, for a constant temperature)."""
+    memory: MemorySpec | None = None
+    """Long-term memory (omit it for none: working memory only)."""
     trace: TraceSpec = TraceSpec()
 
     def output_of(self, agent: AgentSpec) -> str:

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gwa.agents.agent import Agent, LLMAgent
 from gwa.agents.cassette import Cassette, RecordingModel
@@ -25,12 +25,15 @@ from gwa.drive import (
     TemperatureSource,
 )
 from gwa.errors import ConfigError
-from gwa.hub import AgentRunner, Hub
+from gwa.hub import AgentRunner, Hub, RemoteAgent
 from gwa.memory import AdmissionSink, NullRetriever, NullSink, Retriever, WorkingMemory
 from gwa.resolve import Resolved, build_model, resolve_default
-from gwa.scenario import ModelSpec, Scenario, load_scenario
+from gwa.scenario import MemorySpec, ModelSpec, Scenario, load_scenario
 from gwa.trace import TraceWriter, secrets_from_env
 from gwa.types import RunId, Usage
+
+if TYPE_CHECKING:
+    from gwa.memory.shared import SharedMemory
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class RunResult:
 class _Options:
     trace_path: Path | Literal[False] | None = None
     record: Path | None = None
+    memory_path: Path | Literal[False] | None = None
 
 
 class Workspace:
@@ -76,6 +80,9 @@ class Workspace:
         model_override: ModelSpec | None = None,
         base_dir: str | Path | None = None,
         trace_path: str | Path | Literal[False] | None = None,
+        memory_path: str | Path | Literal[False] | None = None,
+        remote_agents: Sequence[str] = (),
+        join_timeout_s: float = 60.0,
     ) -> None:
         self.scenario = scenario
         self.base_dir = Path(base_dir) if base_dir is not None else None
@@ -87,8 +94,22 @@ class Workspace:
         self.retriever = retriever or NullRetriever()
         self.admission = admission or NullSink()
         self._override = model_override
+        self.remote_agents = tuple(remote_agents)
+        """Agents of the scenario that run elsewhere (`gwa agent`) and answer over the bus."""
+        self.join_timeout_s = join_timeout_s
+        unknown = set(self.remote_agents) - {a.name for a in scenario.agents}
+        if unknown:
+            raise ConfigError(
+                f"remote agents {', '.join(sorted(unknown))} are not in the scenario; "
+                f"its agents: {', '.join(a.name for a in scenario.agents)}"
+            )
+        if self.remote_agents and bus is None:
+            raise ConfigError("remote agents need a shared bus: pass bus=MqttBus(...) / --bus")
         self._options = _Options(
-            trace_path=False if trace_path is False else (Path(trace_path) if trace_path else None)
+            trace_path=False if trace_path is False else (Path(trace_path) if trace_path else None),
+            memory_path=False
+            if memory_path is False
+            else (Path(memory_path) if memory_path else None),
         )
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._stop_reason: str | None = None
@@ -158,10 +179,13 @@ class Workspace:
         s = self.scenario
         agents: list[Agent] = []
         for spec in s.agents:
-            model = self._model(spec.model)
             role = BUILTIN_ROLES.get(spec.role) or Role(
                 spec.role, s.roles[spec.role].output, s.roles[spec.role].prompt
             )
+            if spec.name in self.remote_agents:
+                agents.append(RemoteAgent(spec.name, role))
+                continue
+            model = self._model(spec.model)
             agents.append(
                 LLMAgent(
                     spec.name, role, model, instruction=spec.prompt, candidates=spec.candidates
@@ -180,6 +204,42 @@ class Workspace:
         if self._options.trace_path is not None:
             return self._options.trace_path
         return Path(self.scenario.trace.path.format(scenario=self.scenario.name, run=run))
+
+    async def _await_remote(
+        self, bus: Bus, topics: Topics, state: RunState, trace: TraceWriter
+    ) -> None:
+        """Announce the run (retained, on its control topic) and wait for the remote agents."""
+        announce = state.sender.envelope(
+            topics.control,
+            "announce",
+            {"run": topics.run, "scenario": self.scenario.name, "remote": list(self.remote_agents)},
+        )
+        await bus.publish(announce, retain=True)  # type: ignore[call-arg]
+        trace.emit("run.announce", remote=list(self.remote_agents), topic=topics.control)
+        try:
+            async with asyncio.timeout(self.join_timeout_s):
+                while not set(self.remote_agents) <= set(state.present):
+                    state.joined.clear()
+                    await state.joined.wait()
+        except TimeoutError:
+            missing = sorted(set(self.remote_agents) - set(state.present))
+            trace.emit(
+                "agent.absent",
+                cycle=0,
+                agent=",".join(missing),
+                detail=f"did not join within {self.join_timeout_s:g} s; going on without them",
+            )
+
+    def _open_memory(self) -> SharedMemory | None:
+        """The scenario's long-term memory, unless the caller plugged in their own or none."""
+        spec = self.scenario.memory
+        if spec is None or not spec.enabled or self._options.memory_path is False:
+            return None
+        if not isinstance(self.retriever, NullRetriever) or not isinstance(
+            self.admission, NullSink
+        ):
+            return None
+        return build_memory(spec, self._options.memory_path)
 
     def _secrets(self) -> set[str]:
         found = secrets_from_env()
@@ -208,7 +268,14 @@ class Workspace:
         self._state = state
         if self._stop_reason is not None:
             state.request_stop(self._stop_reason)
-        runners = [AgentRunner(agent, bus, topics) for agent in agents]
+        runners = [
+            AgentRunner(agent, bus, topics)
+            for agent in agents
+            if not isinstance(agent, RemoteAgent)
+        ]
+        shared = self._open_memory()
+        retriever = shared or self.retriever
+        admission = shared or self.admission
         try:
             await bus.start()
             await hub.start()
@@ -216,6 +283,10 @@ class Workspace:
             for runner in runners:
                 runner.attach()
             trace.emit("run.start", **self._run_start(goal, agents))
+            if hasattr(bus, "on_event"):
+                bus.on_event = lambda kind, info: trace.emit(f"bus.{kind}", **info)
+            if self.remote_agents:
+                await self._await_remote(bus, topics, state, trace)
             cycles = CycleRunner(
                 scenario=self.scenario,
                 goal=goal,
@@ -228,11 +299,17 @@ class Workspace:
                     keep_recent=self.scenario.workspace.keep_recent,
                 ),
                 temperature=self._temperature_source or build_drive(self.scenario),
-                retriever=self.retriever,
-                admission=self.admission,
+                retriever=retriever,
+                admission=admission,
+                remote=self.remote_agents,
             )
             outcome = await cycles.run()
+            if self.remote_agents:
+                ended = state.sender.envelope(topics.control, "run.end", {"run": run})
+                await bus.publish(ended, retain=True)  # type: ignore[call-arg]
         finally:
+            if shared is not None:
+                shared.close()
             for runner in runners:
                 await runner.detach()
             await hub.stop()
@@ -311,6 +388,34 @@ def _recording(agent: Agent, cassette: Cassette) -> Agent:
     if isinstance(agent, LLMAgent) and not isinstance(agent.model, RecordingModel):
         agent.model = RecordingModel(agent.model, cassette)
     return agent
+
+
+def build_memory(spec: MemorySpec, path: Path | None = None) -> SharedMemory:
+    """Open the long-term store a scenario describes (``path`` overrides its directory)."""
+    from gwa.memory.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
+    from gwa.memory.shared import AdmitAll, AdmitNone, SharedMemory
+    from gwa.memory.store import LongTermMemory, MemoryConfig
+
+    embedder: Embedder
+    if spec.embeddings == "minilm":
+        embedder = MiniLMEmbedder.shared()
+    else:
+        embedder = OpenAIEmbedder(spec.embeddings.partition(":")[2], dim=spec.embedding_dim or 0)
+    config = MemoryConfig(
+        max_distance=spec.max_distance,
+        hop_weight=spec.hop_weight,
+        duplicate_similarity=spec.duplicate_similarity,
+        half_life_s=spec.half_life_hours * 3600.0,
+    )
+    store = LongTermMemory(
+        path or Path(spec.path),
+        url=spec.url,
+        collection=spec.collection,
+        embedder=embedder,
+        config=config,
+    )
+    policy = AdmitNone() if spec.admission == "admit-none" else AdmitAll()
+    return SharedMemory(store, policy)
 
 
 def build_drive(scenario: Scenario) -> TemperatureSource:

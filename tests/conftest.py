@@ -17,3 +17,9 @@ SCENARIOS = REPO / "gwa" / "scenarios"
 def trace_file(tmp_path: Path) -> Path:
     """A fresh trace path inside the test's temporary folder."""
     return tmp_path / "trace.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own folder, so default paths (traces/, .gwa/memory) stay there."""
+    monkeypatch.chdir(tmp_path)

@@ -396,8 +396,9 @@ async def test_evicted_entries_reach_the_admission_sink(trace_file: Path) -> Non
     offered: list[AdmissionCandidate] = []
 
     class Sink:
-        async def offer(self, items: Any) -> None:
+        async def offer(self, items: Any) -> list[Any]:
             offered.extend(items)
+            return []
 
     text = (
         "goal: g\nagents:\n  - {name: g, role: generator}\nselection: {policy: score}\n"
@@ -414,6 +415,7 @@ async def test_evicted_entries_reach_the_admission_sink(trace_file: Path) -> Non
     assert [c.entry.id for c in offered] == consolidated
     assert offered
     assert all(c.source == "evicted" and c.entry.kind == "thought" for c in offered)
+    assert all(c.role == "generator" and c.signals["won"] == 1.0 for c in offered)
 
 
 async def test_secrets_in_keys_and_outputs_never_reach_the_trace(

@@ -24,7 +24,8 @@ class Envelope:
     topic: str
     sender: str
     seq: int
-    """Per-sender sequence number starting at 1, so loss and duplication are detectable."""
+    """Sequence number per (sender, topic), starting at 1, so that any subscriber of a topic can
+    detect loss (a gap) and duplication (a repeat) of what a sender published there."""
     kind: str
     payload: dict[str, Any] = field(default_factory=dict)
     cycle: int | None = None
@@ -55,11 +56,11 @@ def decode(data: bytes | str) -> Envelope:
 
 
 class Sender:
-    """Stamps envelopes of one sender with increasing sequence numbers."""
+    """Stamps envelopes of one sender with increasing sequence numbers, one series per topic."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._seq = itertools.count(1)
+        self._seq: dict[str, itertools.count[int]] = {}
 
     def envelope(
         self, topic: str, kind: str, payload: dict[str, Any] | None = None, cycle: int | None = None
@@ -68,7 +69,7 @@ class Sender:
         return Envelope(
             topic=topic,
             sender=self.name,
-            seq=next(self._seq),
+            seq=next(self._seq.setdefault(topic, itertools.count(1))),
             kind=kind,
             payload=payload or {},
             cycle=cycle,
@@ -77,26 +78,27 @@ class Sender:
 
 
 class SequenceTracker:
-    """Checks per-sender sequence numbers on the receiving side.
+    """Checks sequence numbers per (sender, topic) on the receiving side.
 
     `accept` returns False for a duplicate (or replayed older) message, which the receiver drops;
-    a jump forward is a gap, recorded in `gaps` as ``(sender, expected, got)``.
+    a jump forward is a gap, recorded in `gaps` as ``(sender, topic, expected, got)``.
     """
 
     __slots__ = ("duplicates", "gaps", "last")
 
     def __init__(self) -> None:
-        self.last: dict[str, int] = {}
-        self.gaps: list[tuple[str, int, int]] = []
+        self.last: dict[tuple[str, str], int] = {}
+        self.gaps: list[tuple[str, str, int, int]] = []
         self.duplicates = 0
 
     def accept(self, envelope: Envelope) -> bool:
         """Whether to deliver the envelope (False: a duplicate)."""
-        last = self.last.get(envelope.sender, 0)
+        key = (envelope.sender, envelope.topic)
+        last = self.last.get(key, 0)
         if envelope.seq <= last:
             self.duplicates += 1
             return False
         if envelope.seq != last + 1 and last:
-            self.gaps.append((envelope.sender, last + 1, envelope.seq))
-        self.last[envelope.sender] = envelope.seq
+            self.gaps.append((envelope.sender, envelope.topic, last + 1, envelope.seq))
+        self.last[key] = envelope.seq
         return True

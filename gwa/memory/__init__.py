@@ -2,11 +2,13 @@
 
 from gwa.memory.working import (
     AdmissionCandidate,
+    AdmissionDecision,
     AdmissionSink,
     NullRetriever,
     NullSink,
     Retriever,
     WorkingMemory,
+    cited,
     count_tokens,
     extractive_summary,
     make_entry,
@@ -15,11 +17,13 @@ from gwa.memory.working import (
 
 __all__ = [
     "AdmissionCandidate",
+    "AdmissionDecision",
     "AdmissionSink",
     "NullRetriever",
     "NullSink",
     "Retriever",
     "WorkingMemory",
+    "cited",
     "count_tokens",
     "extractive_summary",
     "make_entry",

@@ -34,6 +34,9 @@ MAX_TOKENS = 256
 class Embedder(Protocol):
     """Turns texts into L2-normalised vectors (one row per text)."""
 
+    name: str
+    """Identifies the vector space; a store refuses an embedder with another name."""
+
     @property
     def dim(self) -> int:
         """Vector dimension."""
@@ -83,6 +86,7 @@ class MiniLMEmbedder:
     _shared: ClassVar[MiniLMEmbedder | None] = None
     _lock: ClassVar[threading.Lock] = threading.Lock()
     dim = 384
+    name = "all-MiniLM-L6-v2-int8"
 
     def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -140,3 +144,71 @@ def cosine(a: Vectors, b: Vectors) -> Vectors:
     """Pairwise cosine similarities of unit vectors: an (len(a), len(b)) array."""
     similarities: Vectors = np.clip(a @ b.T, -1.0, 1.0)
     return similarities
+
+
+def _unit(rows: Any) -> Vectors:
+    arr = np.asarray(rows, dtype=np.float32)
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    unit: Vectors = arr / np.maximum(norms, 1e-12)
+    return unit
+
+
+class OpenAIEmbedder:
+    """Embeddings from an OpenAI-compatible endpoint (``/v1/embeddings``) through the SDK."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dim: int,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        batch_size: int = 256,
+    ) -> None:
+        import openai
+
+        from gwa.agents.models import guard_network
+
+        url = base_url or os.environ.get("OPENAI_BASE_URL")
+        guard_network(f"openai-embeddings:{model}", url)
+        self.model = model
+        self.dim = dim
+        self.name = f"openai:{model}:{dim}"
+        self.batch_size = batch_size
+        self._client = openai.OpenAI(
+            base_url=url, api_key=api_key or os.environ.get("OPENAI_API_KEY") or "unused"
+        )
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors for the texts (the endpoint's vectors, re-normalised)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        rows: list[list[float]] = []
+        for i in range(0, len(texts), self.batch_size):
+            resp = self._client.embeddings.create(
+                model=self.model, input=list(texts[i : i + self.batch_size])
+            )
+            rows += [list(d.embedding) for d in sorted(resp.data, key=lambda d: d.index)]
+        out = _unit(rows)
+        if out.shape[1] != self.dim:
+            raise ConfigError(
+                f"embedding model {self.model!r} returned {out.shape[1]}-dimensional vectors; "
+                f"set memory.embedding_dim: {out.shape[1]}"
+            )
+        return out
+
+
+class LangChainEmbedder:
+    """Any langchain-core ``Embeddings`` (embed_documents) as an Embedder."""
+
+    def __init__(self, embeddings: Any, *, name: str | None = None) -> None:
+        self._embeddings = embeddings
+        probe = _unit([embeddings.embed_query("dimension probe")])
+        self.dim = int(probe.shape[1])
+        self.name = name or f"langchain:{type(embeddings).__name__}:{self.dim}"
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors for the texts."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _unit(self._embeddings.embed_documents(list(texts)))

@@ -7,13 +7,14 @@ and the raw entries leave as admission candidates for long-term memory.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from gwa.types import Memory, WorkingEntry
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_CONTENT = re.compile(r"[a-z0-9]{4,}")
 
 
 def count_tokens(text: str) -> int:
@@ -97,21 +98,41 @@ class AdmissionCandidate:
     entry: WorkingEntry
     run: str
     source: Literal["evicted", "proposal"]
+    role: str = ""
+    cited: tuple[str, ...] = ()
+    """Long-term memories the entry drew on (their ids): its provenance."""
+    signals: Mapping[str, float] = field(default_factory=dict)
+    """What the cycle knew when the entry was made: salience, critic score, won, entropy …"""
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionDecision:
+    """What long-term memory did with one candidate (traced as memory.admit / memory.reject)."""
+
+    candidate: AdmissionCandidate
+    admitted: bool
+    p: float
+    reason: str
+    memory_id: str | None = None
+    links: tuple[tuple[str, str], ...] = ()
+    """(type, target) links made for the new memory."""
+    features: Mapping[str, float] = field(default_factory=dict)
 
 
 class AdmissionSink(Protocol):
     """Receives admission candidates (long-term memory plugs in here)."""
 
-    async def offer(self, candidates: Sequence[AdmissionCandidate]) -> None:
-        """Consider the candidates for long-term memory."""
+    async def offer(self, candidates: Sequence[AdmissionCandidate]) -> list[AdmissionDecision]:
+        """Consider the candidates for long-term memory; say what became of each."""
         ...
 
 
 class NullSink:
     """Keeps nothing: the default until long-term memory is configured."""
 
-    async def offer(self, candidates: Sequence[AdmissionCandidate]) -> None:
-        """Discard the candidates."""
+    async def offer(self, candidates: Sequence[AdmissionCandidate]) -> list[AdmissionDecision]:
+        """Discard the candidates (no decisions to trace: there is no long-term memory)."""
+        return []
 
 
 class Retriever(Protocol):
@@ -128,3 +149,17 @@ class NullRetriever:
     async def retrieve(self, queries: Sequence[str], *, k: int) -> tuple[Memory, ...]:
         """No memories."""
         return ()
+
+
+def cited(text: str, memories: Sequence[Memory], *, overlap: float = 0.5) -> list[str]:
+    """Ids of the memories a text draws on: named by id, or sharing half its content words."""
+    words = set(_CONTENT.findall(text.lower()))
+    out: list[str] = []
+    for m in memories:
+        if m.id in text:
+            out.append(m.id)
+            continue
+        theirs = set(_CONTENT.findall(m.text.lower()))
+        if theirs and len(words & theirs) / len(theirs) >= overlap:
+            out.append(m.id)
+    return out

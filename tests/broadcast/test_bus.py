@@ -83,19 +83,27 @@ async def test_a_full_subscriber_makes_the_publisher_wait_and_nothing_is_dropped
     await bus.close()
 
 
-def _env(sender: str, seq: int) -> Envelope:
-    return Envelope(topic="t", sender=sender, seq=seq, kind="k")
+def _env(sender: str, seq: int, topic: str = "t") -> Envelope:
+    return Envelope(topic=topic, sender=sender, seq=seq, kind="k")
 
 
 def test_sequence_tracker_drops_duplicates_and_records_gaps() -> None:
-    """Per sender: a repeated number is a duplicate; a jump forward is a recorded gap."""
+    """Per sender and topic: a repeated number is a duplicate; a jump forward is a gap."""
     tracker = SequenceTracker()
     accepted = [
-        tracker.accept(_env(s, n)) for s, n in [("a", 1), ("a", 2), ("a", 2), ("b", 1), ("a", 5)]
+        tracker.accept(_env(s, n, t))
+        for s, n, t in [
+            ("a", 1, "t"),
+            ("a", 2, "t"),
+            ("a", 2, "t"),
+            ("b", 1, "t"),
+            ("a", 1, "u"),
+            ("a", 5, "t"),
+        ]
     ]
-    assert accepted == [True, True, False, True, True]
+    assert accepted == [True, True, False, True, True, True]
     assert tracker.duplicates == 1
-    assert tracker.gaps == [("a", 3, 5)]
+    assert tracker.gaps == [("a", "t", 3, 5)]
 
 
 async def test_duplicate_envelopes_are_not_delivered_twice() -> None:

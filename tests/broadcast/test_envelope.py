@@ -9,9 +9,10 @@ from gwa.errors import BusError
 
 
 def test_sender_numbers_envelopes_from_one() -> None:
-    """Each sender numbers its envelopes 1, 2, 3 … independently of other senders."""
+    """Each sender numbers its envelopes 1, 2, 3 … per topic, independently of other senders."""
     a, b = Sender("a"), Sender("b")
     assert [a.envelope("t", "k").seq for _ in range(3)] == [1, 2, 3]
+    assert a.envelope("u", "k").seq == 1
     assert b.envelope("t", "k").seq == 1
 
 

@@ -1,0 +1,352 @@
+"""MqttBus: the same Bus over a real MQTT 5 broker (aiomqtt), for agents in other processes.
+
+Envelopes travel as versioned JSON (`gwa.broadcast.envelope.encode`) on the run's topics with
+QoS 1. Inside the process, delivery to subscriptions and handlers reuses `LocalBus`, so
+backpressure and draining behave exactly as in one process: the network side only feeds it.
+
+Reliability: QoS 1 is at-least-once, so every subscription drops repeats by (sender, topic,
+seq) and records gaps. A publish returns once the broker acknowledged it (PUBACK); when the
+connection drops it waits for the reconnect (exponential backoff) and sends again: a repeat is
+harmless, a loss is not. On every (re)connect the bus resubscribes. Persistent sessions
+(``persistent=True``, a fixed client id, clean_start off, a session expiry) let the broker keep
+QoS 1 messages for a worker while it is away. Publishing never floods aiomqtt: at most
+``max_inflight`` publishes wait for their PUBACK at once; further publishers wait their turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from gwa.broadcast.bus import Handler, HandlerHandle, Subscription, validate_pattern
+from gwa.broadcast.envelope import Envelope, SequenceTracker, decode, encode
+from gwa.broadcast.local import LocalBus
+from gwa.errors import BusClosed, BusError, ConfigError
+
+log = logging.getLogger("gwa.mqtt")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    """Where the broker is and how to log in; parsed from ``mqtt[s]://[user[:pass]@]host:port``."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+    """Skip certificate host-name checks (self-signed test brokers only)."""
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> MqttOptions:
+        """Parse a broker URL; keyword arguments override what the URL says."""
+        u = urlparse(url)
+        if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+            raise ConfigError(
+                f"bus URL {redact(url)!r} must look like mqtt://HOST:PORT or mqtts://HOST:PORT"
+            )
+        values: dict[str, Any] = {
+            "host": u.hostname,
+            "port": u.port or (8883 if u.scheme == "mqtts" else 1883),
+            "username": unquote(u.username) if u.username else None,
+            "password": unquote(u.password) if u.password else None,
+            "tls": u.scheme == "mqtts",
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """An SSL context for the broker, or None for plain TCP."""
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None:
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        if self.insecure:
+            ctx.check_hostname = False
+        return ctx
+
+
+def redact(url: str) -> str:
+    """The URL without its password (safe for logs, errors and traces)."""
+    u = urlparse(url)
+    if not u.password:
+        return url
+    netloc = f"{u.username}:***@{u.hostname}" + (f":{u.port}" if u.port else "")
+    return u._replace(netloc=netloc).geturl()
+
+
+class MqttBus:
+    """A Bus over MQTT 5 (see the module docstring for its guarantees)."""
+
+    def __init__(
+        self,
+        options: MqttOptions | str,
+        *,
+        client_id: str | None = None,
+        persistent: bool = False,
+        session_expiry_s: int = 3600,
+        keepalive_s: int = 10,
+        max_inflight: int = 64,
+        reconnect_max_s: float = 2.0,
+        connect_timeout_s: float = 30.0,
+        will: tuple[str, Envelope] | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.options = MqttOptions.from_url(options) if isinstance(options, str) else options
+        self.client_id = client_id or f"gwa-{secrets.token_hex(4)}"
+        self.persistent = persistent
+        self.session_expiry_s = session_expiry_s
+        self.keepalive_s = keepalive_s
+        self.reconnect_max_s = reconnect_max_s
+        self.connect_timeout_s = connect_timeout_s
+        self.will = will
+        self.on_event = on_event or (lambda kind, info: None)
+        """Called with ("reconnect" | "gap" | "malformed", details): connection and loss events."""
+        self.local = LocalBus()
+        self.tracker = SequenceTracker()
+        """Every envelope received, by (sender, topic): repeats are dropped, gaps recorded."""
+        self.reconnects = 0
+        self.malformed = 0
+        self._inflight = asyncio.Semaphore(max_inflight)
+        self._patterns: dict[str, int] = {}
+        self._client: Any = None
+        self._connected = asyncio.Event()
+        self._closing = False
+        self._closed = False
+        self._task: asyncio.Task[None] | None = None
+        self._first: asyncio.Future[None] | None = None
+        self._subscribed: set[str] = set()
+        self._sub_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- connection --------------------------------------------------------------------------
+
+    def _make_client(self) -> Any:
+        import aiomqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        if self.persistent:
+            props.SessionExpiryInterval = self.session_expiry_s
+        will = None
+        if self.will is not None:
+            topic, envelope = self.will
+            will = aiomqtt.Will(topic, encode(envelope), qos=1, retain=False)
+        o = self.options
+        return aiomqtt.Client(
+            o.host,
+            o.port,
+            username=o.username,
+            password=o.password,
+            identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=not self.persistent,
+            properties=props,
+            keepalive=self.keepalive_s,
+            tls_context=o.tls_context(),
+            tls_insecure=o.insecure if o.tls else None,
+            will=will,
+            timeout=10.0,
+            # Small request/reply envelopes must not wait for Nagle's algorithm (40 ms stalls
+            # with delayed ACKs): every cycle is a chain of them.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+
+    async def start(self) -> None:
+        """Connect (retrying until ``connect_timeout_s``) and start receiving; idempotent."""
+        if self._closed:
+            raise BusClosed("the bus is closed")
+        if self._task is not None:
+            return
+        self._first = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._run(), name=f"mqtt:{self.client_id}")
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                await asyncio.shield(self._first)
+        except TimeoutError:
+            await self.close(drain=False)
+            raise BusError(
+                f"cannot reach the MQTT broker at {self.options.host}:{self.options.port} within "
+                f"{self.connect_timeout_s:g} s; is it running (e.g. `mosquitto -p "
+                f"{self.options.port}`)? Last error: {self._last_error}"
+            ) from None
+        except BusError:
+            await self.close(drain=False)
+            raise
+
+    _last_error: str = "none"
+
+    async def _run(self) -> None:
+        import aiomqtt
+
+        delay = 0.05
+        first = True
+        while not self._closing:
+            client = self._make_client()
+            try:
+                async with client:
+                    self._client = client
+                    self._subscribed.clear()
+                    await self._resubscribe(client)
+                    self._connected.set()
+                    delay = 0.05
+                    if first:
+                        first = False
+                        if self._first is not None and not self._first.done():
+                            self._first.set_result(None)
+                    else:
+                        self.reconnects += 1
+                        self.on_event("reconnect", {"reconnects": self.reconnects})
+                    async for message in client.messages:
+                        await self._deliver(bytes(message.payload or b""), str(message.topic))
+            except aiomqtt.MqttCodeError as exc:
+                self._last_error = str(exc)
+                refused = "authoriz" in str(exc) or "user name or password" in str(exc)
+                if refused and self._first is not None and not self._first.done():
+                    self._first.set_exception(
+                        BusError(
+                            f"the MQTT broker at {self.options.host}:{self.options.port} "
+                            f"refused the login ({exc}); check the user name and password"
+                        )
+                    )
+                    return
+            except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
+                self._last_error = str(exc)
+            finally:
+                self._connected.clear()
+                self._client = None
+            if self._closing:
+                return
+            await asyncio.sleep(delay)
+            delay = min(self.reconnect_max_s, delay * 2)
+
+    async def _resubscribe(self, client: Any) -> None:
+        async with self._sub_lock:
+            for pattern in list(self._patterns):
+                await client.subscribe(pattern, qos=1)
+                self._subscribed.add(pattern)
+
+    async def _ensure_subscribed(self) -> None:
+        """Wait until every pattern asked for is subscribed on the current connection."""
+        while not self._closing:
+            missing = [p for p in self._patterns if p not in self._subscribed]
+            if not missing:
+                return
+            await self._connected.wait()
+            client = self._client
+            if client is None:
+                continue
+            async with self._sub_lock:
+                try:
+                    for pattern in missing:
+                        if pattern not in self._subscribed:
+                            await client.subscribe(pattern, qos=1)
+                            self._subscribed.add(pattern)
+                except Exception as exc:  # the connection dropped: wait for the next one
+                    self._last_error = str(exc)
+                    await asyncio.sleep(0.05)
+
+    async def _deliver(self, data: bytes, topic: str) -> None:
+        if not data:
+            return  # a cleared retained message
+        try:
+            envelope = decode(data)
+        except BusError as exc:
+            self.malformed += 1
+            self.on_event("malformed", {"topic": topic, "error": str(exc)[:300]})
+            return
+        gaps = len(self.tracker.gaps)
+        if not self.tracker.accept(envelope):
+            return  # a QoS 1 repeat (or a resend after a reconnect)
+        if len(self.tracker.gaps) > gaps:
+            sender, topic, expected, got = self.tracker.gaps[-1]
+            self.on_event(
+                "gap", {"sender": sender, "topic": topic, "expected": expected, "got": got}
+            )
+        await self.local.publish(envelope)
+
+    # -- Bus protocol ------------------------------------------------------------------------
+
+    async def publish(self, envelope: Envelope, *, retain: bool = False) -> None:
+        """Publish with QoS 1; returns after the broker's PUBACK, resending across reconnects."""
+        if self._closed or self._closing:
+            raise BusClosed("the bus is closed")
+        await self._ensure_subscribed()
+        data = encode(envelope)
+        async with self._inflight:
+            while True:
+                if self._closing:
+                    raise BusClosed("the bus closed while publishing")
+                await self._connected.wait()
+                client = self._client
+                if client is None:
+                    continue
+                try:
+                    await client.publish(envelope.topic, data, qos=1, retain=retain, timeout=5.0)
+                    return
+                except Exception as exc:  # dropped connection or timeout: resend after reconnect
+                    self._last_error = str(exc)
+                    await asyncio.sleep(0.05)
+
+    async def clear_retained(self, topic: str) -> None:
+        """Remove the retained message of a topic."""
+        await self._connected.wait()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.publish(topic, b"", qos=1, retain=True, timeout=5.0)
+
+    def _want(self, pattern: str) -> None:
+        validate_pattern(pattern)
+        if self._closed:
+            raise BusClosed("the bus is closed")
+        self._patterns[pattern] = self._patterns.get(pattern, 0) + 1
+        if self._task is not None and not self._closing:
+            # Subscribe at the broker now; publish() and ready() also wait for it.
+            task = asyncio.get_running_loop().create_task(self._ensure_subscribed())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def subscribe(self, pattern: str, *, maxsize: int = 1024) -> Subscription:
+        """A subscription fed from the broker (the MQTT SUBSCRIBE completes before the next
+        publish from this bus, or use `ready()` to wait for it)."""
+        self._want(pattern)
+        return self.local.subscribe(pattern, maxsize=maxsize)
+
+    def handle(self, pattern: str, handler: Handler, *, maxsize: int = 1024) -> HandlerHandle:
+        """Run ``handler`` for every matching envelope from the broker."""
+        self._want(pattern)
+        return self.local.handle(pattern, handler, maxsize=maxsize)
+
+    async def ready(self) -> None:
+        """Wait until every subscription is active at the broker."""
+        await self._ensure_subscribed()
+
+    async def close(self, *, drain: bool = True) -> None:
+        """Disconnect from the broker, then close the local fan-out (draining handlers)."""
+        if self._closed:
+            return
+        self._closing = True
+        self._connected.set()  # wake publishers so they see the bus closing
+        for task in list(self._background):
+            task.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self._closed = True
+        await self.local.close(drain=drain)

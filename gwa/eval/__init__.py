@@ -1,0 +1,1 @@
+"""Evaluation commands: retrieval quality of long-term memory and admission policies."""

@@ -1,0 +1,255 @@
+"""`gwa eval memory`: evidence recall@k of long-term retrieval on LoCoMo-format conversations.
+
+Each conversation's turns (with their image captions and session dates) become the memories of a
+fresh store, linked in order ('follows'); each question is one retrieval query; a question's recall
+at k is the fraction of its gold dialog ids found among the top-k retrieved turns. A BM25 baseline
+(rank-bm25, Okapi, over the same turn texts) is computed in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gwa.errors import ConfigError
+
+_DIA = re.compile(r"D\d+:\d+")
+_WORD = re.compile(r"\w+")
+_SESSION = re.compile(r"session_(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One dialog turn as a memory text."""
+
+    dia_id: str
+    text: str
+    context: str
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A retrieval query with its gold evidence."""
+
+    text: str
+    evidence: tuple[str, ...]
+    category: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One LoCoMo sample."""
+
+    id: str
+    turns: tuple[Turn, ...]
+    questions: tuple[Question, ...]
+    malformed_evidence: int
+
+
+def parse_evidence(raw: Sequence[Any]) -> tuple[tuple[str, ...], int]:
+    """Gold dialog ids (entries may hold several, split by ';', ',' or spaces) and the bad ones."""
+    ids: list[str] = []
+    bad = 0
+    for entry in raw:
+        for part in re.split(r"[;,\s]+", str(entry).strip()):
+            if not part:
+                continue
+            if _DIA.fullmatch(part):
+                ids.append(part)
+            else:
+                bad += 1
+    return tuple(dict.fromkeys(ids)), bad
+
+
+def load_locomo(path: Path) -> list[Conversation]:
+    """Read a LoCoMo-format file; errors name the sample and the field."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such dataset file") from None
+    except ValueError as e:
+        raise ConfigError(f"{path}: not JSON ({e})") from e
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}: expected a list of conversations (LoCoMo format)")
+    out: list[Conversation] = []
+    for n, sample in enumerate(data):
+        where = f"{path}: conversation {n}"
+        if not isinstance(sample, dict) or "conversation" not in sample or "qa" not in sample:
+            raise ConfigError(f"{where}: needs 'conversation' and 'qa' (LoCoMo format)")
+        sid = str(sample.get("sample_id", n))
+        conv = sample["conversation"]
+        sessions = sorted(
+            (int(m.group(1)), key)
+            for key in conv
+            if (m := _SESSION.fullmatch(key)) and isinstance(conv[key], list)
+        )
+        turns: list[Turn] = []
+        prev = ""
+        for _, key in sessions:
+            date = conv.get(f"{key}_date_time", "")
+            for t in conv[key]:
+                try:
+                    line = f"{t['speaker']}: {t['text']}"
+                    dia = str(t["dia_id"])
+                except (KeyError, TypeError):
+                    raise ConfigError(
+                        f"{where} ({sid}), {key}: a turn lacks speaker/text/dia_id"
+                    ) from None
+                if t.get("blip_caption"):
+                    line += f" [shared image: {t['blip_caption']}]"
+                text = f"{line} ({date})" if date else line
+                turns.append(Turn(dia, text, prev))
+                prev = line
+        questions: list[Question] = []
+        bad = 0
+        for q in sample["qa"]:
+            evidence, b = parse_evidence(q.get("evidence", []))
+            bad += b
+            if not evidence or "question" not in q:
+                continue
+            questions.append(Question(str(q["question"]), evidence, int(q.get("category", 0))))
+        out.append(Conversation(sid, tuple(turns), tuple(questions), bad))
+    return out
+
+
+def _bm25_tokens(text: str) -> list[str]:
+    from gwa.memory.lexical import STOPWORDS
+
+    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+def _recalls(
+    ranked: Sequence[set[str]], gold: Sequence[str], ks: Sequence[int]
+) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for k in ks:
+        found: set[str] = set().union(*ranked[:k]) if ranked[:k] else set()
+        out[k] = sum(g in found for g in gold) / len(gold)
+    return out
+
+
+def _summarise(rows: list[tuple[int, dict[int, float]]], ks: Sequence[int]) -> dict[str, Any]:
+    def block(sel: list[dict[int, float]]) -> dict[str, float]:
+        return {f"recall@{k}": round(100 * float(np.mean([r[k] for r in sel])), 2) for k in ks}
+
+    cats = sorted({c for c, _ in rows})
+    return {
+        "overall": block([r for _, r in rows]) if rows else {},
+        "by_category": {
+            str(c): {**block([r for cc, r in rows if cc == c]), "n": sum(cc == c for cc, _ in rows)}
+            for c in cats
+        },
+    }
+
+
+def evaluate(
+    path: Path,
+    ks: Sequence[int] = (1, 5, 10, 25, 50),
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the evaluation; returns the report dict (see module docstring)."""
+    from rank_bm25 import BM25Okapi
+
+    from gwa.memory.store import LongTermMemory, NewMemory
+
+    say = progress or (lambda s: None)
+    ks = sorted(set(ks))
+    if not ks or ks[0] < 1:
+        raise ConfigError("--k takes positive integers, e.g. 1,5,10")
+    convs = load_locomo(path)
+    started = time.perf_counter()
+    ours: list[tuple[int, dict[int, float]]] = []
+    base: list[tuple[int, dict[int, float]]] = []
+    malformed = 0
+    for c in convs:
+        t0 = time.perf_counter()
+        malformed += c.malformed_evidence
+        tmp = tempfile.TemporaryDirectory(prefix="gwa-eval-")
+        store = LongTermMemory(Path(tmp.name) / "store", collection=f"eval-{uuid.uuid4().hex[:8]}")
+        owner: dict[str, set[str]] = {}
+        prev_id: str | None = None
+        items: list[NewMemory] = []
+        for turn in c.turns:
+            mid = f"{c.id}:{turn.dia_id}"
+            items.append(
+                NewMemory(
+                    turn.text,
+                    run=c.id,
+                    kind="turn",
+                    context=turn.context,
+                    id=mid,
+                    links=(("follows", prev_id),) if prev_id else (),
+                )
+            )
+            prev_id = mid
+        for start in range(0, len(items), 256):
+            chunk = items[start : start + 256]
+            for item, res in zip(chunk, store.add(chunk), strict=True):
+                owner.setdefault(res.id, set()).add(item.id.split(":", 1)[1] if item.id else "")
+        qvecs = store.embedder.embed([q.text for q in c.questions])
+        bm25 = BM25Okapi([_bm25_tokens(t.text) for t in c.turns])
+        for i, q in enumerate(c.questions):
+            hits = store.search([q.text], ks[-1], query_vectors=qvecs[i : i + 1])
+            ours.append((q.category, _recalls([owner[h.record.id] for h in hits], q.evidence, ks)))
+            scores = bm25.get_scores(_bm25_tokens(q.text))
+            order = np.argsort(-scores, kind="stable")[: ks[-1]]
+            base.append(
+                (q.category, _recalls([{c.turns[j].dia_id} for j in order], q.evidence, ks))
+            )
+        store.close()
+        tmp.cleanup()
+        say(
+            f"{c.id}: {len(c.turns)} turns, {len(c.questions)} questions, "
+            f"{time.perf_counter() - t0:.1f}s"
+        )
+    report = _summarise(ours, ks)
+    baseline = _summarise(base, ks)
+    return {
+        "dataset": str(path),
+        "n_conversations": len(convs),
+        "n_questions": len(ours),
+        "malformed_evidence_skipped": malformed,
+        "ks": list(ks),
+        "overall": report["overall"],
+        "by_category": report["by_category"],
+        "baseline_bm25": baseline,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A plain-text table of the report."""
+    ks = report["ks"]
+    head = f"{'':22}" + "".join(f"{'R@' + str(k):>9}" for k in ks)
+    lines = [
+        f"{report['dataset']}: {report['n_questions']} questions in "
+        f"{report['n_conversations']} conversations ({report['seconds']}s)",
+        head,
+    ]
+
+    def row(name: str, block: dict[str, float]) -> str:
+        return f"{name:22}" + "".join(f"{block.get(f'recall@{k}', 0.0):9.1f}" for k in ks)
+
+    lines.append(row("gwa overall", report["overall"]))
+    lines.append(row("bm25 overall", report["baseline_bm25"]["overall"]))
+    for cat, block in report["by_category"].items():
+        base = report["baseline_bm25"]["by_category"].get(cat, {})
+        lines.append(row(f"gwa cat {cat} (n={block['n']})", block))
+        lines.append(row(f"bm25 cat {cat}", base))
+    return "\n".join(lines)
+
+
+def main_progress(msg: str) -> None:
+    """Progress lines on stderr."""
+    print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,175 @@
+"""An incremental BM25 index: the lexical half of long-term retrieval.
+
+Dense MiniLM vectors miss rare names, dates and exact phrases that a question repeats; BM25 catches
+them. The index is an inverted list per term (document numbers and term frequencies in growable
+``array`` buffers, viewed as numpy without copying), so adding a document is O(its length) and a
+query touches only the postings of its terms. It is rebuilt from the stored documents when a store
+opens.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+_WORD = re.compile(r"\w+")
+
+STOPWORDS = frozenset(
+    (
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "s",
+        "she",
+        "should",
+        "so",
+        "t",
+        "that",
+        "the",
+        "their",
+        "them",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    )
+)
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to match 'painted' with 'painting' and 'paints'."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed words of ``text`` without stop words."""
+    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+class BM25Index:
+    """Okapi BM25 over documents numbered 0, 1, 2, … in the order they were added."""
+
+    def __init__(self, *, k1: float = 1.5, b: float = 0.75) -> None:
+        self.k1 = k1
+        self.b = b
+        self._postings: dict[str, tuple[array[int], array[float]]] = {}
+        self._lengths = array("f")
+        self._total = 0
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def add(self, texts: Iterable[str]) -> None:
+        """Index documents; they get the next numbers."""
+        for text in texts:
+            words = terms(text)
+            doc = len(self._lengths)
+            self._lengths.append(float(len(words)))
+            self._total += len(words)
+            for term, tf in Counter(words).items():
+                docs, tfs = self._postings.setdefault(term, (array("i"), array("f")))
+                docs.append(doc)
+                tfs.append(float(tf))
+
+    def scores(self, query: str) -> npt.NDArray[np.float32]:
+        """The BM25 score of every document for ``query`` (zeros where no term matches)."""
+        n = len(self._lengths)
+        out = np.zeros(n, dtype=np.float32)
+        if n == 0:
+            return out
+        lengths = np.frombuffer(self._lengths, dtype=np.float32)
+        avg = max(self._total / n, 1e-9)
+        base, slope = self.k1 * (1.0 - self.b), self.k1 * self.b / avg
+        for term, qtf in Counter(terms(query)).items():
+            posting = self._postings.get(term)
+            if posting is None:
+                continue
+            docs = np.frombuffer(posting[0], dtype=np.int32)
+            tfs = np.frombuffer(posting[1], dtype=np.float32)
+            df = len(docs)
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            denom = lengths[docs]
+            denom *= slope
+            denom += base
+            denom += tfs
+            out[docs] += np.float32(qtf * idf * (self.k1 + 1.0)) * tfs / denom
+        return out
+
+    def top(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best (document number, score) pairs with a positive score, best first."""
+        s = self.scores(query)
+        if k <= 0 or not len(s):
+            return []
+        k = min(k, len(s))
+        idx = np.argpartition(-s, k - 1)[:k]
+        idx = idx[np.argsort(-s[idx], kind="stable")]
+        return [(int(i), float(s[i])) for i in idx if s[i] > 0.0]
+
+
+def zscores(values: Sequence[float]) -> list[float]:
+    """Standard scores; all zeros when the values do not vary."""
+    arr = np.asarray(values, dtype=np.float64)
+    if len(arr) < 2:
+        return [0.0] * len(arr)
+    std = float(arr.std())
+    if std < 1e-12:
+        return [0.0] * len(arr)
+    return [float(v) for v in (arr - arr.mean()) / std]

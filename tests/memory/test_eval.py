@@ -1,0 +1,118 @@
+"""`gwa eval memory` and `gwa memory …` on small files made here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gwa.cli import main
+from gwa.eval.memory import load_locomo, parse_evidence
+from gwa.memory.store import LongTermMemory, NewMemory
+
+CONV = {
+    "sample_id": "tiny-1",
+    "conversation": {
+        "speaker_a": "Ana",
+        "speaker_b": "Ben",
+        "session_1_date_time": "1:00 pm on 3 May, 2023",
+        "session_1": [
+            {"speaker": "Ana", "dia_id": "D1:1", "text": "I adopted a grey kitten called Pixel."},
+            {"speaker": "Ben", "dia_id": "D1:2", "text": "Lovely! I started learning the cello."},
+            {
+                "speaker": "Ana",
+                "dia_id": "D1:3",
+                "text": "Look at this.",
+                "blip_caption": "a photo of a lighthouse at sunset",
+            },
+        ],
+        "session_2_date_time": "9:00 am on 20 June, 2023",
+        "session_2": [
+            {"speaker": "Ben", "dia_id": "D2:1", "text": "My cello recital is next Friday."},
+            {"speaker": "Ana", "dia_id": "D2:2", "text": "Pixel knocked over my plants again."},
+        ],
+    },
+    "qa": [
+        {"question": "What is the name of Ana's kitten?", "evidence": ["D1:1"], "category": 4},
+        {"question": "What instrument does Ben play?", "evidence": ["D1:2; D2:1"], "category": 1},
+        {"question": "Who shared a lighthouse picture?", "evidence": ["D1:3"], "category": 4},
+        {"question": "Bad evidence", "evidence": ["D:x"], "category": 2},
+    ],
+}
+
+
+def test_evidence_parsing_splits_and_skips_malformed() -> None:
+    assert parse_evidence(["D1:2; D2:1", "D3:4,D3:5", "D8:6 D9:1", "D:x"]) == (
+        ("D1:2", "D2:1", "D3:4", "D3:5", "D8:6", "D9:1"),
+        1,
+    )
+
+
+def test_eval_memory_reports_recall_beside_bm25(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "tiny.json"
+    data.write_text(json.dumps([CONV]))
+    out = tmp_path / "report.json"
+    assert main(["eval", "memory", "--dataset", str(data), "--k", "1,3", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["n_questions"] == 3
+    assert report["malformed_evidence_skipped"] == 1
+    assert set(report["overall"]) == {"recall@1", "recall@3"}
+    assert set(report["by_category"]) == {"1", "4"}
+    assert report["by_category"]["4"]["n"] == 2
+    assert report["overall"]["recall@1"] <= report["overall"]["recall@3"]
+    # The caption is indexed with its turn, so the lighthouse question finds D1:3 first.
+    assert report["by_category"]["4"]["recall@1"] == 100.0
+    assert set(report["baseline_bm25"]) == {"overall", "by_category"}
+    assert "gwa overall" in capsys.readouterr().out
+    turns = load_locomo(data)[0].turns
+    assert "[shared image: a photo of a lighthouse at sunset]" in turns[2].text
+
+
+def test_eval_rejects_files_that_are_not_locomo(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"not": "a list"}))
+    assert main(["eval", "memory", "--dataset", str(bad)]) == 2
+    assert main(["eval", "memory", "--dataset", str(tmp_path / "none.json")]) == 2
+
+
+def test_memory_commands_inspect_maintain_and_round_trip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LongTermMemory(tmp_path / "s")
+    ids = [
+        r.id
+        for r in store.add(
+            [
+                NewMemory(t, agent="gen", kind="thought")
+                for t in (
+                    "Host a manga club on Fridays.",
+                    "Run a video game tournament each month.",
+                )
+            ]
+        )
+    ]
+    store.close()
+    base = ["memory", "--store", str(tmp_path / "s")]
+    assert main([*base, "ls"]) == 0
+    listing = capsys.readouterr().out
+    assert all(i in listing for i in ids)
+    assert main([*base, "search", "manga", "-k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["id"] == ids[0]
+    assert main([*base, "show", ids[1]]) == 0
+    assert json.loads(capsys.readouterr().out)["agent"] == "gen"
+    assert main([*base, "stats"]) == 0
+    assert json.loads(capsys.readouterr().out)["active"] == 2
+    assert main([*base, "prune", "--below", "2.0", "--dry-run"]) == 0
+    assert "would archive 2" in capsys.readouterr().out
+    export = tmp_path / "e.jsonl"
+    assert main([*base, "export", str(export)]) == 0
+    other = ["memory", "--store", str(tmp_path / "copy")]
+    assert main([*other, "import", str(export)]) == 0
+    assert "imported 2 records" in capsys.readouterr().out
+    assert main([*base, "show", "m-nope"]) == 2
+    assert "no memory 'm-nope'" in capsys.readouterr().err
+    assert main(["memory", "--store", str(tmp_path / "absent"), "ls"]) == 2
+    assert "no memory store at" in capsys.readouterr().err
