@@ -44,12 +44,25 @@ def add_commands(sub: Any) -> None:
     imp = ms.add_parser("import", help="load an export (ids kept; existing ids are skipped)")
     imp.add_argument("file", type=Path)
 
+    tr = ms.add_parser("train", help="train the learned admission policy from run traces")
+    tr.add_argument("--traces", type=Path, nargs="+", required=True)
+    tr.add_argument("--horizon", type=int, default=20, help="cycles within which a use counts")
+
     ev = sub.add_parser("eval", help="measure retrieval quality")
     es = ev.add_subparsers(dest="eval_command", required=True)
     em = es.add_parser("memory", help="evidence recall@k on LoCoMo-format conversations")
     em.add_argument("--dataset", type=Path, required=True)
     em.add_argument("--k", default="1,5,10,25,50", help="comma-separated cut-offs")
     em.add_argument("--json", type=Path, dest="json_out", help="also write the report here")
+    ea = es.add_parser("admission", help="stored fraction and recall@10 of each admission policy")
+    ea.add_argument("--dataset", type=Path, required=True)
+    ea.add_argument(
+        "--train", type=Path, help="train the learned policy here (default: leave one out)"
+    )
+    ea.add_argument(
+        "--budget", type=float, default=0.45, help="share of turns the learned policy aims to keep"
+    )
+    ea.add_argument("--json", type=Path, dest="json_out", help="also write the report here")
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
@@ -161,6 +174,29 @@ def _import(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(store: Any, args: argparse.Namespace) -> int:
+    from gwa.memory.admission import LogisticPolicy, examples_from_traces
+
+    missing = [str(p) for p in args.traces if not p.is_file()]
+    if missing:
+        raise ConfigError(f"trace file(s) not found: {', '.join(missing)}")
+    xs, ys, ws = examples_from_traces(args.traces, horizon=args.horizon)
+    if not xs:
+        raise ConfigError(
+            "the traces hold no memory.admit events with features; run scenarios with "
+            "memory.admission: learned (or hand-weighted) first"
+        )
+    path = store.path / "admission.json" if store.path is not None else Path("admission.json")
+    policy = LogisticPolicy.load(path) if path.exists() else LogisticPolicy()
+    policy.fit(xs, ys, ws)
+    policy.save(path)
+    print(
+        f"trained on {len(xs)} admissions ({int(sum(ys))} later used) from "
+        f"{len(args.traces)} trace(s); weights in {path}"
+    )
+    return 0
+
+
 _COMMANDS = {
     "ls": _ls,
     "search": _search,
@@ -170,6 +206,7 @@ _COMMANDS = {
     "restore": _restore,
     "export": _export,
     "import": _import,
+    "train": _train,
 }
 
 
@@ -188,6 +225,16 @@ def cmd_memory(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run one `gwa eval` sub-command."""
     from gwa.eval.memory import evaluate, format_report, main_progress
+
+    if args.eval_command == "admission":
+        from gwa.eval.admission import evaluate_admission, format_admission
+
+        report = evaluate_admission(
+            args.dataset, train=args.train, budget=args.budget, progress=main_progress
+        )
+        print(format_admission(report))
+        _write_json(args.json_out, report)
+        return 0
 
     try:
         ks = [int(k) for k in args.k.split(",") if k.strip()]

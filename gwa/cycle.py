@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -210,6 +211,9 @@ class CycleRunner:
         self._requests = 0
         self._notes: list[str] = []
         self._withhold = 0
+        self._inhibit = 0
+        window = scenario.drive.window if scenario.drive else 4
+        self._recent: deque[str] = deque(maxlen=window)
         self._requery = False
         self.stalled: str | None = None
         self._provenance: dict[str, tuple[str, tuple[str, ...], dict[str, float]]] = {}
@@ -417,6 +421,7 @@ class CycleRunner:
         candidates = await self._propose(b)
         critiques = await self._review(b, candidates) if candidates else []
         selection = await self._select(b, candidates, critiques)
+        self._inhibit = max(0, self._inhibit - 1)
         winner = selection.winner
         self.trace.emit(
             "selection",
@@ -432,12 +437,29 @@ class CycleRunner:
         if winner is not None:
             self.memory.add(make_entry(winner.id, t, winner.agent, "thought", winner.text))
             self.last_winner = winner
+            self._recent.append(winner.text)
+            refs = tuple(cited(winner.text, b.memories))
             self._provenance[winner.id] = (
                 self._role_of(winner.agent),
-                tuple(cited(winner.text, b.memories)),
-                {"salience": winner.salience, "won": 1.0},
+                refs,
+                {"salience": winner.salience, "won": 1.0, **self._signals(winner, critiques)},
             )
+            if refs:
+                credit = getattr(self.admission, "used", None)
+                credited = await credit(refs, t) if credit is not None else []
+                self.trace.emit(
+                    "memory.use",
+                    cycle=t,
+                    agent=winner.agent,
+                    winner=winner.id,
+                    memories=list(refs),
+                    credited=list(credited),
+                )
         await self._consolidate(b)
+        tick = getattr(self.admission, "tick", None)
+        expired = await tick(t) if tick is not None else []
+        if expired:
+            self.trace.emit("memory.expire", cycle=t, memories=list(expired))
         self._regulate(t, winner)
         return selection
 
@@ -458,6 +480,9 @@ class CycleRunner:
             self._requery = True
         elif deadlock.step == "stall":
             self.stalled = f"deadlock persisted through every escalation step: {deadlock.evidence}"
+        # Inhibition of return for as long as the ladder's quiet period lasts.
+        recovery = self.s.drive.deadlock.recovery if self.s.drive else 3
+        self._inhibit = self.withhold_cycles + recovery
         self.trace.emit(
             "deadlock",
             cycle=t,
@@ -559,6 +584,16 @@ class CycleRunner:
         policy = self.s.selection
         if not candidates:
             return Selection(policy.policy, None, "THINK_MORE", {}, "no candidates")
+        if self._inhibit > 0 and self._recent:
+            candidates = self._inhibit_repeats(b.cycle, candidates)
+            if not candidates:
+                return Selection(
+                    policy.policy,
+                    None,
+                    "THINK_MORE",
+                    {},
+                    "every candidate repeats a recent winner (inhibition of return in a deadlock)",
+                )
         context = [e.text for e in self.memory.entries]
         scored = select_by_score(
             candidates,
@@ -675,6 +710,38 @@ class CycleRunner:
                     text=entry.text,
                     features=dict(d.features),
                 )
+
+    def _signals(self, winner: Candidate, critiques: Sequence[Critique]) -> dict[str, float]:
+        """What the cycle knew about the winner: its mean critic score and the diversity H."""
+        scores = [c.score for c in critiques if c.candidate_id == winner.id]
+        out = {"critic": round(sum(scores) / len(scores) / 5.0, 4)} if scores else {}
+        h = getattr(self.temperature, "last_entropy", None)
+        if isinstance(h, float):
+            out["entropy"] = round(h, 4)
+        return out
+
+    def _inhibit_repeats(self, cycle: int, candidates: list[Candidate]) -> list[Candidate]:
+        """Inhibition of return: while a deadlock is being broken, a near-copy of a recent
+        winner (the drive's window) may not win again (cosine ≥ δ, the drive's embedder)."""
+        embedder = getattr(self.temperature, "embedder", None)
+        delta = self.s.drive.deadlock.similarity if self.s.drive else 0.9
+        recent = list(self._recent)
+        if embedder is not None:
+            vecs = embedder.embed([*recent, *(c.text for c in candidates)])
+            past, now = vecs[: len(recent)], vecs[len(recent) :]
+            sims = [float((past @ v).max()) for v in now]
+        else:
+            sims = [1.0 - novelty(c.text, recent) for c in candidates]
+        kept = [c for c, sim in zip(candidates, sims, strict=True) if sim < delta]
+        if len(kept) < len(candidates):
+            self.trace.emit(
+                "selection.inhibit",
+                cycle=cycle,
+                inhibited=[c.id for c, sim in zip(candidates, sims, strict=True) if sim >= delta],
+                similarity=[round(x, 4) for x in sims],
+                recent_winners=len(recent),
+            )
+        return kept
 
     def _role_of(self, agent: str) -> str:
         spec = self.specs.get(agent)

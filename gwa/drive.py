@@ -244,6 +244,8 @@ class EntropyDrive:
         )
         self._temperature = settings.base_temperature
         self._spike_left = 0
+        self.last_entropy: float | None = None
+        """H at the last update (None before the window fills)."""
 
     def temperature(self) -> float:
         """The temperature for the next cycle (a spike included)."""
@@ -289,6 +291,7 @@ class EntropyDrive:
             self._learn_centroid(x)
         h = self._estimate(x)
         if h is not None:
+            self.last_entropy = float(h)
             raw = (
                 exp_law(
                     h,

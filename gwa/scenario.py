@@ -206,8 +206,13 @@ class MemorySpec(_Spec):
     """minilm (offline, built in) or openai:MODEL (through OPENAI_BASE_URL / OPENAI_API_KEY)."""
     embedding_dim: int | None = Field(default=None, ge=1)
     """Vector size of an openai:MODEL embedding (required for it)."""
-    admission: Literal["admit-all", "admit-none"] = "admit-all"
-    """Which evicted working-memory entries enter the store."""
+    admission: Literal["admit-all", "admit-none", "hand-weighted", "learned"] = "admit-all"
+    """Which evicted working-memory entries enter the store: everything, nothing, a
+    hand-weighted score, or the learned policy (weights in the store's admission.json)."""
+    exploration: float = Field(default=0.05, ge=0.0, le=1.0)
+    """learned: ε, the chance of admitting a rejected candidate while learning."""
+    horizon_cycles: int = Field(default=20, ge=1)
+    """learned: an admitted memory not cited within this many cycles is penalised."""
     max_distance: float = Field(default=0.85, gt=0.0, le=2.0)
     """Distance gate of retrieval (cosine distance)."""
     hop_weight: float = Field(default=0.4, ge=0.0, le=1.0)

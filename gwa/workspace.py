@@ -393,7 +393,14 @@ def _recording(agent: Agent, cassette: Cassette) -> Agent:
 def build_memory(spec: MemorySpec, path: Path | None = None) -> SharedMemory:
     """Open the long-term store a scenario describes (``path`` overrides its directory)."""
     from gwa.memory.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
-    from gwa.memory.shared import AdmitAll, AdmitNone, SharedMemory
+    from gwa.memory.shared import (
+        AdmissionPolicy,
+        AdmitAll,
+        AdmitNone,
+        HandWeighted,
+        LearnedAdmission,
+        SharedMemory,
+    )
     from gwa.memory.store import LongTermMemory, MemoryConfig
 
     embedder: Embedder
@@ -414,7 +421,16 @@ def build_memory(spec: MemorySpec, path: Path | None = None) -> SharedMemory:
         embedder=embedder,
         config=config,
     )
-    policy = AdmitNone() if spec.admission == "admit-none" else AdmitAll()
+    policy: AdmissionPolicy
+    if spec.admission == "learned":
+        weights = store.path / "admission.json" if store.path is not None else None
+        learned = LearnedAdmission(horizon=spec.horizon_cycles, path=weights)
+        learned.policy.epsilon = spec.exploration
+        policy = learned
+    elif spec.admission == "hand-weighted":
+        policy = HandWeighted()
+    else:
+        policy = AdmitNone() if spec.admission == "admit-none" else AdmitAll()
     return SharedMemory(store, policy)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from gwa import Workspace, parse_scenario, read_trace
-from gwa.agents.testing import ScriptedModel
+from gwa.agents.testing import FunctionModel, ScriptedModel
 from gwa.drive import (
     DeadlockDetector,
     DeadlockRules,
@@ -196,3 +197,53 @@ async def test_a_looping_run_escalates_and_stops_as_stalled(
     assert withheld.field("winner") is None
     assert all(e["kind"] != "thought" for e in withheld.field("working_memory"))
     assert "LAST WINNER" not in prompts[note_cycle]
+
+
+COLOURS = ["red", "green", "amber", "violet", "teal", "ochre", "coral", "jade", "lilac"]
+DUO = """
+goal: name a colour
+models: {parrot: {provider: fake}, fresh: {provider: fake}, judge: {provider: fake}}
+agents:
+  - {name: parrot, role: generator, model: parrot}
+  - {name: fresh, role: generator, model: fresh}
+  - {name: judge, role: arbiter, model: judge}
+selection: {policy: arbiter}
+workspace: {max_cycles: 12}
+drive:
+  deadlock: {repeats: 2, recovery: 3}
+"""
+
+
+async def test_inhibition_of_return_stops_a_repeat_from_winning_in_a_deadlock(
+    trace_file: Path,
+) -> None:
+    """Once a deadlock is detected, a near-copy of the last winner may not win again: the
+    other generator's different idea wins instead (and the trace names what was inhibited)."""
+    said = itertools.count()
+    parrot = FunctionModel(
+        lambda req: json.dumps(
+            {"candidates": [{"text": "blue, blue, blue", "salience": 1.0 + 0 * next(said)}]}
+        )
+    )
+    ideas = (f"colour idea {COLOURS[i % len(COLOURS)]} number {i}" for i in itertools.count())
+    fresh = FunctionModel(
+        lambda req: json.dumps({"candidates": [{"text": next(ideas), "salience": 0.2}]})
+    )
+    # The judge always picks the first candidate it is shown: the parrot's, while it may win.
+    judge = ScriptedModel([json.dumps({"winner": 1, "tag": "THINK_MORE"})], cycle=True)
+    ws = Workspace(
+        parse_scenario(DUO),
+        models={"parrot": parrot, "fresh": fresh, "judge": judge},
+        trace_path=trace_file,
+    )
+    await ws.run()
+    records = list(read_trace(trace_file))
+    first = next(r.cycle for r in records if r.event == "deadlock")
+    inhibited = [r for r in records if r.event == "selection.inhibit"]
+    assert inhibited
+    assert all(r.cycle > first for r in inhibited)
+    winners = {r.cycle: r.agent for r in records if r.event == "selection"}
+    assert list(winners.values())[:first] == ["parrot"] * first  # it had been looping
+    # While inhibited, the repeat cannot win: the new ideas do, cycle after cycle.
+    window = range(first + 1, first + 1 + 2 + 3)  # spike_cycles + recovery
+    assert [winners[t] for t in window if t in winners] == ["fresh"] * len(window)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
+from gwa.memory.admission import LogisticPolicy, TrustBook, candidate_features, hand_score
 from gwa.memory.store import LongTermMemory, NewMemory
 from gwa.memory.working import AdmissionCandidate, AdmissionDecision
 from gwa.types import Memory
@@ -51,6 +54,138 @@ class AdmitNone:
     ) -> list[tuple[bool, float, str, dict[str, float]]]:
         """Reject each candidate with p = 0."""
         return [(False, 0.0, "admit-none", {}) for _ in candidates]
+
+
+class HandWeighted:
+    """The hand-weighted baseline: 0.4·novelty + 0.3·utility + 0.2·recency + 0.1·type ≥ 0.5."""
+
+    name = "hand-weighted"
+
+    def decide(
+        self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
+    ) -> list[tuple[bool, float, str, dict[str, float]]]:
+        """Score each candidate by hand-set weights."""
+        out: list[tuple[bool, float, str, dict[str, float]]] = []
+        for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
+            f = candidate_features(c, novelty=novelty, trust=0.5)
+            score = hand_score(f)
+            out.append((score >= 0.5, score, f"hand-weighted score {score:.2f}", f))
+        return out
+
+
+def novelties(candidates: Sequence[AdmissionCandidate], store: LongTermMemory) -> list[float]:
+    """1 − the highest cosine similarity of each candidate to long-term memory."""
+    vecs = store.embedder.embed([c.entry.text for c in candidates])
+    return [max(0.0, 1.0 - sim) if mid else 1.0 for mid, sim, _ in store.nearest(vecs)]
+
+
+@dataclass
+class _Decision:
+    features: dict[str, float]
+    cycle: int
+    tokens: int
+    source: str
+
+
+class LearnedAdmission:
+    """The learned policy with usage-aware credit and per-source trust (gwa.memory.admission).
+
+    `used` rewards the decisions that admitted memories a winner cited (and, discounted by
+    γ per hop, what they were derived from); `tick` penalises admitted memories unused after
+    ``horizon`` cycles in proportion to their size. Weights persist as admission.json in the
+    store directory.
+    """
+
+    name = "learned"
+
+    def __init__(
+        self,
+        policy: LogisticPolicy | None = None,
+        trust: TrustBook | None = None,
+        *,
+        horizon: int = 20,
+        gamma: float = 0.5,
+        path: Path | None = None,
+    ) -> None:
+        self.path = path
+        if policy is None and path is not None and path.exists():
+            policy = LogisticPolicy.load(path)
+        self.policy = policy or LogisticPolicy()
+        self.trust = trust or TrustBook()
+        self.horizon = horizon
+        self.gamma = gamma
+        self.pending: dict[str, _Decision] = {}
+        self.rewards = 0
+        self.penalties = 0
+
+    @staticmethod
+    def source(c: AdmissionCandidate) -> str:
+        """Whose text it is: 'input' for the external input topic, else the author."""
+        return "input" if c.entry.kind == "input" else c.entry.author
+
+    def decide(
+        self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
+    ) -> list[tuple[bool, float, str, dict[str, float]]]:
+        """p(admit | features) for each candidate, with the trust of its source."""
+        out: list[tuple[bool, float, str, dict[str, float]]] = []
+        for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
+            source = self.source(c)
+            f = candidate_features(c, novelty=novelty, trust=round(self.trust.trust(source), 4))
+            out.append(self.policy.verdict(f, c.entry.text, source))
+        return out
+
+    def admitted(self, memory_id: str, c: AdmissionCandidate, features: dict[str, float]) -> None:
+        """Remember a decision until it is credited or its horizon passes."""
+        self.pending[memory_id] = _Decision(features, c.entry.cycle, c.entry.tokens, self.source(c))
+
+    def used(self, memory_ids: Sequence[str], cycle: int, store: LongTermMemory) -> list[str]:
+        """Credit the decisions behind cited memories, along derived_from links (γ^depth)."""
+        credited: list[str] = []
+        frontier = [(m, 0) for m in memory_ids]
+        seen: set[str] = set()
+        while frontier:
+            mid, depth = frontier.pop()
+            if mid in seen or depth > 3:
+                continue
+            seen.add(mid)
+            decision = self.pending.pop(mid, None)
+            weight = self.gamma**depth
+            if decision is not None:
+                self.policy.update(decision.features, 1.0, weight)
+                self.trust.used(decision.source, weight)
+                self.rewards += 1
+                credited.append(mid)
+            else:
+                rec = store.get(mid)
+                if rec is not None:
+                    self.trust.used(rec.agent or "input", weight)
+            g = store.links.graph
+            if g.has_node(mid):
+                for _, target, key in g.out_edges(mid, keys=True):
+                    if key == "derived_from":
+                        frontier.append((str(target), depth + 1))
+        return credited
+
+    def tick(self, cycle: int) -> list[str]:
+        """Penalise admitted memories not used within the horizon (weight ∝ their size)."""
+        expired = [m for m, d in self.pending.items() if cycle - d.cycle > self.horizon]
+        if not expired:
+            return []
+        mean = max(1.0, sum(d.tokens for d in self.pending.values()) / len(self.pending))
+        for mid in expired:
+            d = self.pending.pop(mid)
+            self.policy.update(d.features, 0.0, d.tokens / mean)
+            self.penalties += 1
+        return expired
+
+    def contradicted(self, source: str) -> None:
+        """A memory from ``source`` was superseded."""
+        self.trust.contradicted(source)
+
+    def save(self) -> None:
+        """Persist the weights beside the store."""
+        if self.path is not None:
+            self.policy.save(self.path)
 
 
 class SharedMemory:
@@ -103,7 +238,7 @@ class SharedMemory:
             self._last[c.run] = mid
         results = self.store.add(items)
         by_candidate: dict[int, tuple[str, tuple[tuple[str, str], ...], str]] = {}
-        for (c, _), item, res in zip(admitted, items, results, strict=True):
+        for (c, verdict), item, res in zip(admitted, items, results, strict=True):
             links = item.links
             if res.superseded:
                 links += tuple(("supersedes", s) for s in res.superseded)
@@ -112,6 +247,12 @@ class SharedMemory:
             note = "stored" if res.action == "added" else "reinforced an existing memory"
             by_candidate[id(c)] = (res.id, links, note)
             self._last[c.run] = res.id
+            if isinstance(self.policy, LearnedAdmission):
+                if res.action == "added":
+                    self.policy.admitted(res.id, c, verdict[3])
+                for old in res.superseded:
+                    rec = self.store.get(old)
+                    self.policy.contradicted(rec.agent if rec and rec.agent else "input")
         decisions: list[AdmissionDecision] = []
         for c, (ok, p, reason, features) in zip(candidates, verdicts, strict=True):
             if ok and id(c) in by_candidate:
@@ -123,10 +264,26 @@ class SharedMemory:
                 decisions.append(AdmissionDecision(c, False, p, reason, None, (), features))
         return decisions
 
+    async def used(self, memory_ids: Sequence[str], cycle: int) -> list[str]:
+        """A winner cited these memories: credit the decisions that admitted them."""
+        if not isinstance(self.policy, LearnedAdmission) or not memory_ids:
+            return []
+        async with self._lock:
+            return self.policy.used(memory_ids, cycle, self.store)
+
+    async def tick(self, cycle: int) -> list[str]:
+        """End of a cycle: penalise admissions whose horizon passed unused."""
+        if not isinstance(self.policy, LearnedAdmission):
+            return []
+        async with self._lock:
+            return self.policy.tick(cycle)
+
     async def flush(self) -> None:
         """Write pending recall statistics."""
         await asyncio.to_thread(self.store.flush)
 
     def close(self) -> None:
-        """Flush and close the store."""
+        """Flush and close the store; persist learned admission weights."""
+        if isinstance(self.policy, LearnedAdmission):
+            self.policy.save()
         self.store.close()

@@ -574,7 +574,7 @@ class LongTermMemory:
             vecs = self.embedder.embed([f"{m.context} {m.text}".strip() for m in items])
         else:
             vecs = given
-        nearest = self._nearest(vecs)
+        nearest = self.nearest(vecs)
         results: list[AddResult] = []
         new_ids: list[str] = []
         new_docs: list[str] = []
@@ -678,7 +678,8 @@ class LongTermMemory:
         self.links.write(ops)
         return results
 
-    def _nearest(self, vecs: Vectors) -> list[tuple[str | None, float, MemoryRecord | None]]:
+    def nearest(self, vecs: Vectors) -> list[tuple[str | None, float, MemoryRecord | None]]:
+        """For each vector: the closest active-collection record (id, cosine, record)."""
         if not self._cache:
             return [(None, -1.0, None)] * len(vecs)
         got = self.active.query(query_embeddings=vecs, n_results=1, include=["distances"])

@@ -1,0 +1,263 @@
+"""`gwa eval admission`: what each admission policy stores, and what retrieval still finds.
+
+Per conversation, the turns stream in order as admission candidates; a policy admits or
+rejects each (novelty is measured against what that policy has stored so far); then every
+question is asked of what was stored and evidence recall@10 is measured. Four policies run in
+the same command: admit-all, admit-none, the hand-weighted score and the learned policy.
+
+The learned policy is trained by usage, never on the conversation it is evaluated on: on each
+training conversation every turn is stored, the questions are asked, and a turn retrieved in
+the top 10 for a question whose evidence it is counts as *used* (label 1); the others are
+penalised in proportion to their size (label 0, weight tokens / mean tokens). The admission
+threshold is the p that would store ``budget`` of the training turns. With ``--train FILE`` the
+policy trains on that file; without, on the dataset's other conversations (leave one out).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gwa.errors import ConfigError
+from gwa.eval.memory import Conversation, load_locomo
+from gwa.memory.admission import LogisticPolicy, candidate_features, hand_score
+from gwa.memory.embeddings import MiniLMEmbedder, Vectors
+from gwa.memory.store import LongTermMemory, NewMemory
+from gwa.memory.working import AdmissionCandidate, make_entry
+
+POLICIES = ("admit-all", "admit-none", "hand-weighted", "learned")
+K = 10
+
+
+@dataclass
+class Prepared:
+    """A conversation with its vectors computed once."""
+
+    conv: Conversation
+    vectors: Vectors
+    questions: Vectors
+    tokens: list[int]
+
+
+def prepare(conv: Conversation, emb: MiniLMEmbedder) -> Prepared:
+    vectors = emb.embed([f"{t.context} {t.text}".strip() for t in conv.turns])
+    questions = emb.embed([q.text for q in conv.questions])
+    tokens = [len(t.text.split()) for t in conv.turns]
+    return Prepared(conv, vectors, questions, tokens)
+
+
+def _candidate(conv: Conversation, i: int) -> AdmissionCandidate:
+    turn = conv.turns[i]
+    entry = make_entry(turn.dia_id, i, turn.text.split(":", 1)[0], "thought", turn.text)
+    return AdmissionCandidate(entry, conv.id, "evicted")
+
+
+def _features(p: Prepared, i: int, stored: list[int]) -> dict[str, float]:
+    novelty = 1.0
+    if stored:
+        novelty = float(1.0 - np.max(p.vectors[stored] @ p.vectors[i]))
+    return candidate_features(_candidate(p.conv, i), novelty=max(0.0, novelty), trust=0.5)
+
+
+def _stream(
+    p: Prepared, decide: Callable[[dict[str, float]], bool]
+) -> tuple[list[int], list[dict[str, float]]]:
+    stored: list[int] = []
+    feats: list[dict[str, float]] = []
+    for i in range(len(p.conv.turns)):
+        f = _features(p, i, stored)
+        feats.append(f)
+        if decide(f):
+            stored.append(i)
+    return stored, feats
+
+
+def _recall(p: Prepared, stored: Sequence[int], folder: Path) -> list[tuple[int, float]]:
+    """Per question: (category, evidence recall@K) over a store holding only ``stored``."""
+    if not stored:
+        return [(q.category, 0.0) for q in p.conv.questions]
+    store = LongTermMemory(folder, collection="admission-eval")
+    items: list[NewMemory] = []
+    prev: str | None = None
+    for i in stored:
+        t = p.conv.turns[i]
+        items.append(
+            NewMemory(t.text, kind="turn", id=t.dia_id, links=(("follows", prev),) if prev else ())
+        )
+        prev = t.dia_id
+    owner: dict[str, set[str]] = {}
+    for start in range(0, len(items), 256):
+        chunk = items[start : start + 256]
+        vecs = p.vectors[list(stored[start : start + 256])]
+        for item, res in zip(chunk, store.add(chunk, vectors=vecs), strict=True):
+            owner.setdefault(res.id, set()).add(item.id or "")
+    out: list[tuple[int, float]] = []
+    for qi, q in enumerate(p.conv.questions):
+        hits = store.search([q.text], K, query_vectors=p.questions[qi : qi + 1])
+        found = set().union(*(owner[h.record.id] for h in hits)) if hits else set()
+        out.append((q.category, sum(e in found for e in q.evidence) / len(q.evidence)))
+    store.close()
+    return out
+
+
+def usage_labels(
+    p: Prepared, folder: Path
+) -> tuple[list[dict[str, float]], list[float], list[float]]:
+    """Store everything, ask the questions, label each turn by whether it was used."""
+    stored = list(range(len(p.conv.turns)))
+    _, feats = _stream(p, lambda f: True)
+    store = LongTermMemory(folder, collection="admission-train")
+    items = [
+        NewMemory(
+            t.text,
+            kind="turn",
+            id=t.dia_id,
+            links=(("follows", p.conv.turns[i - 1].dia_id),) if i else (),
+        )
+        for i, t in enumerate(p.conv.turns)
+    ]
+    owner: dict[str, set[str]] = {}
+    for start in range(0, len(items), 256):
+        chunk = items[start : start + 256]
+        for item, res in zip(
+            chunk, store.add(chunk, vectors=p.vectors[start : start + 256]), strict=True
+        ):
+            owner.setdefault(res.id, set()).add(item.id or "")
+    used: set[str] = set()
+    for qi, q in enumerate(p.conv.questions):
+        hits = store.search([q.text], K, query_vectors=p.questions[qi : qi + 1])
+        for h in hits:
+            used |= owner[h.record.id] & set(q.evidence)
+    store.close()
+    mean_tokens = max(1.0, float(np.mean(p.tokens)))
+    ys = [1.0 if p.conv.turns[i].dia_id in used else 0.0 for i in stored]
+    ws = [1.0 if y else p.tokens[i] / mean_tokens for i, y in zip(stored, ys, strict=True)]
+    return feats, ys, ws
+
+
+def train_policy(
+    prepared: Sequence[Prepared], budget: float, folder: Path
+) -> tuple[LogisticPolicy, dict[str, Any]]:
+    """Fit the learned policy by usage on ``prepared``; threshold for ``budget`` storage."""
+    xs: list[dict[str, float]] = []
+    ys: list[float] = []
+    ws: list[float] = []
+    for n, p in enumerate(prepared):
+        f, y, w = usage_labels(p, folder / f"train-{n}")
+        xs += f
+        ys += y
+        ws += w
+    policy = LogisticPolicy(epsilon=0.0, target_rate=budget)
+    policy.fit(xs, ys, ws)
+    ps = sorted((policy.p(f) for f in xs), reverse=True)
+    cut = max(0, min(len(ps) - 1, int(budget * len(ps)) - 1))
+    policy.threshold = ps[cut] if ps else 0.5
+    policy.recent = [policy.p(f) for f in xs][-500:]  # the budget starts from training
+    info = {
+        "training_turns": len(xs),
+        "used_fraction": round(float(np.mean(ys)), 4) if ys else 0.0,
+        "threshold": round(policy.threshold, 4),
+    }
+    return policy, info
+
+
+def evaluate_admission(
+    path: Path,
+    *,
+    train: Path | None = None,
+    budget: float = 0.45,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run all four policies; the report has stored_fraction and recall@10 per policy."""
+    say = progress or (lambda s: None)
+    if not 0 < budget <= 1:
+        raise ConfigError(f"--budget must be in (0, 1], got {budget}")
+    started = time.perf_counter()
+    emb = MiniLMEmbedder.shared()
+    data = [prepare(c, emb) for c in load_locomo(path)]
+    held = [prepare(c, emb) for c in load_locomo(train)] if train else None
+    if held is None and len(data) < 2:
+        raise ConfigError(
+            f"{path} has one conversation: give --train FILE (the learned policy never trains "
+            "on the conversation it is evaluated on)"
+        )
+    rows: dict[str, list[tuple[int, float]]] = {p: [] for p in POLICIES}
+    stored_n: dict[str, int] = dict.fromkeys(POLICIES, 0)
+    total = 0
+    training: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="gwa-admission-") as tmp:
+        root = Path(tmp)
+        shared_policy = None
+        if held is not None:
+            shared_policy, info = train_policy(held, budget, root / "train")
+            training.append({"on": str(train), **info})
+        for n, p in enumerate(data):
+            t0 = time.perf_counter()
+            if shared_policy is not None:
+                learned = shared_policy
+            else:
+                others = [d for d in data if d is not p]
+                learned, info = train_policy(others, budget, root / f"loo-{n}")
+                training.append({"held_out": p.conv.id, **info})
+            learned.recent = list(learned.recent)
+
+            def learned_decides(f: dict[str, float], pol: LogisticPolicy = learned) -> bool:
+                p = pol.p(f)
+                return p >= pol.admit_at(p)
+
+            deciders: dict[str, Callable[[dict[str, float]], bool]] = {
+                "admit-all": lambda f: True,
+                "admit-none": lambda f: False,
+                "hand-weighted": lambda f: hand_score(f) >= 0.5,
+                "learned": learned_decides,
+            }
+            total += len(p.conv.turns)
+            for name, decide in deciders.items():
+                stored, _ = _stream(p, decide)
+                stored_n[name] += len(stored)
+                rows[name] += _recall(p, stored, root / f"{n}-{name}")
+            say(f"{p.conv.id}: {len(p.conv.turns)} turns, {time.perf_counter() - t0:.1f}s")
+    report: dict[str, Any] = {
+        "dataset": str(path),
+        "n_questions": len(rows["admit-all"]),
+        "budget": budget,
+        "training": training,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    for name in POLICIES:
+        recall = [r for _, r in rows[name]]
+        cats = sorted({c for c, _ in rows[name]})
+        report[name] = {
+            "stored_fraction": round(stored_n[name] / max(1, total), 4),
+            f"recall@{K}": round(100 * float(np.mean(recall)), 2) if recall else 0.0,
+            "by_category": {
+                str(c): round(100 * float(np.mean([r for cc, r in rows[name] if cc == c])), 2)
+                for c in cats
+            },
+        }
+    base = report["admit-all"][f"recall@{K}"]
+    report["learned"]["recall_vs_admit_all"] = (
+        round(report["learned"][f"recall@{K}"] / base, 4) if base else None
+    )
+    return report
+
+
+def format_admission(report: dict[str, Any]) -> str:
+    """The report as a table."""
+    lines = [
+        f"{report['dataset']}: {report['n_questions']} questions ({report['seconds']}s)",
+        f"{'policy':16}{'stored':>9}{'R@10':>8}",
+    ]
+    for name in POLICIES:
+        r = report[name]
+        lines.append(f"{name:16}{100 * r['stored_fraction']:8.1f}%{r['recall@10']:8.1f}")
+    ratio = report["learned"].get("recall_vs_admit_all")
+    if ratio is not None:
+        lines.append(f"learned keeps {100 * ratio:.1f}% of admit-all's recall@10")
+    return "\n".join(lines)

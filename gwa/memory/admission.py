@@ -1,0 +1,440 @@
+"""Admission to long-term memory: features, policies (learned and baselines), trust, credit.
+
+The learned policy is a logistic regression p(admit | x) in numpy. It starts from documented
+cold-start weights, explores (admits a rejected candidate with probability ε while learning),
+and learns from use: a stored memory that a later winner cites rewards the decision that
+admitted it (and, discounted by γ per hop, the memories it was derived from); one not used
+within H cycles is penalised in proportion to its size. Weights live in the store directory.
+
+Trust is a Beta posterior per source (α / (α + β)): use raises it, contradiction lowers it.
+External inputs start untrusted and need a higher p; an instruction-like text ("ignore previous
+instructions …") from an untrusted source is never admitted, and the rejection says why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gwa.memory.working import AdmissionCandidate
+
+FEATURES = (
+    "bias",
+    "novelty",
+    "salience",
+    "critic",
+    "won",
+    "log_tokens",
+    "entropy",
+    "trust",
+    "duplicate",
+    "proper_nouns",
+    "has_number",
+    "is_question",
+    "content_ratio",
+    "long",
+    "image",
+    "self_event",
+    "role_generator",
+    "role_input",
+)
+"""The feature vector, in order. Conversation turns and workspace thoughts share it; cycle
+signals a source does not have (critic score for a turn) take neutral values."""
+
+COLD_START = {
+    "bias": -1.0,
+    "novelty": 2.0,
+    "salience": 0.5,
+    "critic": 0.3,
+    "won": 0.5,
+    "log_tokens": 0.4,
+    "entropy": 0.0,
+    "trust": 1.0,
+    "duplicate": -2.0,
+    "proper_nouns": 0.3,
+    "has_number": 0.3,
+    "is_question": -0.3,
+    "content_ratio": 0.5,
+    "long": 0.5,
+    "image": 0.3,
+    "self_event": 0.3,
+    "role_generator": 0.2,
+    "role_input": 0.0,
+}
+"""Cold-start weights: novel, salient, trusted, longer content is kept; near-duplicates are not.
+With them a novel (0.8) 20-token thought of salience 0.7 that won gets p ≈ 0.9; a repeat ≈ 0.1."""
+
+INSTRUCTION_LIKE = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|prompts?|"
+    r"guidelines|everything)\b|\byou are now\b|\bsystem prompt\b|\bnew instructions\b|"
+    r"\bact as\b.{0,30}\b(admin|root|developer|system)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_SELF_EVENT = re.compile(
+    r"\b(i|we|my|our)\b.{0,30}\b(\w+ed|went|got|made|took|saw|began|bought|ran|won|found|met|"
+    r"had|did|gave|felt|read|wrote|became)\b",
+    re.IGNORECASE,
+)
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "oh",
+        "yeah",
+        "yes",
+        "ok",
+        "okay",
+        "wow",
+        "thanks",
+        "thank",
+        "really",
+        "so",
+        "just",
+        "too",
+        "very",
+    ]
+)
+
+
+def instruction_like(text: str) -> bool:
+    """Whether a text reads like an attempt to instruct the agents (a poisoning cue)."""
+    return bool(INSTRUCTION_LIKE.search(text))
+
+
+def text_features(text: str) -> dict[str, float]:
+    """Features of the text alone."""
+    words = _WORDS.findall(text)
+    n = max(1, len(words))
+    proper = sum(1 for i, w in enumerate(words) if i > 0 and w[0].isupper())
+    content = sum(1 for w in words if w.lower() not in _STOP and len(w) > 2)
+    return {
+        "log_tokens": math.log1p(len(words)) / 5.0,
+        "proper_nouns": min(1.0, proper / 3.0),
+        "has_number": 1.0 if any(w.isdigit() for w in words) else 0.0,
+        "is_question": 1.0 if text.rstrip().endswith("?") else 0.0,
+        "content_ratio": content / n,
+        "long": min(1.0, len(words) / 40.0),
+        "image": 1.0 if "[shared image" in text else 0.0,
+        "self_event": 1.0 if _SELF_EVENT.search(text) else 0.0,
+    }
+
+
+def candidate_features(c: AdmissionCandidate, *, novelty: float, trust: float) -> dict[str, float]:
+    """The full feature dict of a candidate (see FEATURES)."""
+    s = c.signals
+    out = {
+        "bias": 1.0,
+        "novelty": novelty,
+        "salience": float(s.get("salience", 0.5)),
+        "critic": float(s.get("critic", 0.0)),
+        "won": float(s.get("won", 0.0)),
+        "entropy": float(s.get("entropy", 0.0)),
+        "trust": trust,
+        "duplicate": 1.0 if novelty < 0.05 else 0.0,
+        "role_generator": 1.0 if c.role == "generator" else 0.0,
+        "role_input": 1.0 if c.entry.kind == "input" else 0.0,
+    }
+    out.update(text_features(c.entry.text))
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def vector(features: Mapping[str, float]) -> npt.NDArray[np.float64]:
+    """Features as an array in FEATURES order."""
+    return np.array([features.get(k, 0.0) for k in FEATURES], dtype=np.float64)
+
+
+def sigmoid(z: float) -> float:
+    """The logistic function, safe for large |z|."""
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@dataclass
+class TrustBook:
+    """Per-source trust as Beta(α, β); external inputs start at Beta(1, 3) (0.25)."""
+
+    prior: dict[str, tuple[float, float]] = field(default_factory=lambda: {"input": (1.0, 3.0)})
+    counts: dict[str, list[float]] = field(default_factory=dict)
+
+    def _ab(self, source: str) -> list[float]:
+        if source not in self.counts:
+            self.counts[source] = list(self.prior.get(source, (2.0, 2.0)))
+        return self.counts[source]
+
+    def trust(self, source: str) -> float:
+        """α / (α + β)."""
+        a, b = self._ab(source)
+        return a / (a + b)
+
+    def used(self, source: str, weight: float = 1.0) -> None:
+        """A memory from ``source`` proved useful."""
+        self._ab(source)[0] += weight
+
+    def contradicted(self, source: str, weight: float = 1.0) -> None:
+        """A memory from ``source`` was contradicted (superseded)."""
+        self._ab(source)[1] += weight
+
+
+Verdict = tuple[bool, float, str, dict[str, float]]
+
+
+class LogisticPolicy:
+    """p(admit | x) = σ(w·x), admitted at p ≥ threshold (higher for untrusted sources)."""
+
+    name = "learned"
+
+    def __init__(
+        self,
+        weights: Mapping[str, float] | None = None,
+        *,
+        threshold: float = 0.5,
+        untrusted_threshold: float = 0.8,
+        epsilon: float = 0.05,
+        learning_rate: float = 0.1,
+        target_rate: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.w = vector(weights or COLD_START)
+        self.target_rate = target_rate
+        """When set, the threshold follows the (1 − rate) quantile of the last 500 p values,
+        so about that share of candidates is kept whatever the stream looks like."""
+        self.recent: list[float] = []
+        self.threshold = threshold
+        self.untrusted_threshold = untrusted_threshold
+        self.epsilon = epsilon
+        self.learning_rate = learning_rate
+        self.updates = 0
+        self._rng = random.Random(seed)
+
+    def p(self, features: Mapping[str, float]) -> float:
+        """p(admit | features)."""
+        return sigmoid(float(self.w @ vector(features)))
+
+    def admit_at(self, p: float) -> float:
+        """The threshold for this p (fixed, or tracking the admission budget)."""
+        if self.target_rate is None:
+            return self.threshold
+        self.recent = [*self.recent[-499:], p]
+        if len(self.recent) < 20:
+            return self.threshold
+        return float(np.quantile(self.recent, 1.0 - self.target_rate))
+
+    def verdict(self, features: Mapping[str, float], text: str, source: str) -> Verdict:
+        """Admit or not, with p and the reason."""
+        p = self.p(features)
+        trusted = features.get("trust", 0.5) >= 0.4
+        if not trusted and instruction_like(text):
+            return (
+                False,
+                p,
+                f"instruction-like text from an untrusted source ({source})",
+                dict(features),
+            )
+        need = self.admit_at(p) if trusted else max(self.untrusted_threshold, self.threshold)
+        if p >= need:
+            return True, p, f"p={p:.2f} ≥ {need:.2f}", dict(features)
+        if trusted and self.epsilon > 0 and self._rng.random() < self.epsilon:
+            return (
+                True,
+                p,
+                f"exploration (p={p:.2f} < {need:.2f}, ε={self.epsilon:g})",
+                dict(features),
+            )
+        why = "untrusted source, " if not trusted else ""
+        return False, p, f"{why}p={p:.2f} < {need:.2f}", dict(features)
+
+    def update(self, features: Mapping[str, float], target: float, weight: float = 1.0) -> None:
+        """One logistic-regression SGD step toward ``target`` (1 keep, 0 drop)."""
+        x = vector(features)
+        err = target - sigmoid(float(self.w @ x))
+        self.w += self.learning_rate * weight * err * x
+        self.updates += 1
+
+    def fit(
+        self,
+        xs: Sequence[Mapping[str, float]],
+        ys: Sequence[float],
+        weights: Sequence[float] | None = None,
+        *,
+        epochs: int = 300,
+        l2: float = 1e-3,
+    ) -> None:
+        """Batch gradient descent on the weighted logistic loss (offline training)."""
+        if not xs:
+            return
+        x = np.stack([vector(f) for f in xs])
+        y = np.asarray(ys, dtype=np.float64)
+        sw = np.asarray(weights if weights is not None else [1.0] * len(ys), dtype=np.float64)
+        sw = sw / sw.mean()
+        for _ in range(epochs):
+            pred = 1.0 / (1.0 + np.exp(-np.clip(x @ self.w, -30, 30)))
+            grad = x.T @ (sw * (pred - y)) / len(y) + l2 * self.w
+            self.w -= 1.0 * grad
+        self.updates += len(ys)
+
+    def to_json(self) -> dict[str, Any]:
+        """What is persisted with the store."""
+        return {
+            "policy": self.name,
+            "features": list(FEATURES),
+            "weights": [round(float(v), 6) for v in self.w],
+            "threshold": self.threshold,
+            "untrusted_threshold": self.untrusted_threshold,
+            "epsilon": self.epsilon,
+            "target_rate": self.target_rate,
+            "updates": self.updates,
+        }
+
+    def save(self, path: Path) -> None:
+        """Write the weights (atomically)."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> LogisticPolicy:
+        """Weights saved by `save` (unknown features are ignored, missing ones start at 0)."""
+        data = json.loads(path.read_text())
+        weights = dict(zip(data["features"], data["weights"], strict=True))
+        policy = cls(
+            {k: weights.get(k, 0.0) for k in FEATURES},
+            threshold=float(data.get("threshold", 0.5)),
+            untrusted_threshold=float(data.get("untrusted_threshold", 0.8)),
+            epsilon=float(data.get("epsilon", 0.05)),
+            target_rate=data.get("target_rate"),
+        )
+        policy.updates = int(data.get("updates", 0))
+        return policy
+
+
+HAND_WEIGHTS = {"novelty": 0.4, "utility": 0.3, "recency": 0.2, "type": 0.1}
+"""The hand-weighted baseline: score = 0.4·novelty + 0.3·utility + 0.2·recency + 0.1·type prior,
+admitted at score ≥ 0.5; utility is salience (or content density for turns), recency 1 for a
+fresh candidate, the type prior 1 for thoughts and turns, 0.5 for inputs and summaries."""
+
+
+def hand_score(features: Mapping[str, float]) -> float:
+    """The hand-weighted score of a candidate."""
+    utility = max(
+        features.get("salience", 0.5) * features.get("won", 0.0), features.get("content_ratio", 0.0)
+    )
+    type_prior = 0.5 if features.get("role_input", 0.0) else 1.0
+    return (
+        HAND_WEIGHTS["novelty"] * features.get("novelty", 0.0)
+        + HAND_WEIGHTS["utility"] * utility
+        + HAND_WEIGHTS["recency"] * 1.0
+        + HAND_WEIGHTS["type"] * type_prior
+    )
+
+
+def examples_from_traces(
+    paths: Sequence[Path], *, horizon: int = 20
+) -> tuple[list[dict[str, float]], list[float], list[float]]:
+    """Training examples from run traces: each `memory.admit` with its features is labelled 1
+    if a later `memory.use` cites the memory (in the same run within ``horizon`` cycles, or in
+    any later run of the given traces), else 0 with weight ∝ its size."""
+    from gwa.trace import read_trace
+
+    admits: list[tuple[str, str, int, dict[str, float], int]] = []
+    used_at: dict[str, list[tuple[str, int]]] = {}
+    order: dict[str, int] = {}
+    for path in paths:
+        for r in read_trace(path):
+            order.setdefault(r.run, len(order))
+            if r.event == "memory.admit" and r.field("features"):
+                text = str(r.field("text") or "")
+                admits.append(
+                    (
+                        str(r.field("memory_id")),
+                        r.run,
+                        r.cycle or 0,
+                        dict(r.field("features")),
+                        max(1, len(text.split())),
+                    )
+                )
+            elif r.event == "memory.use":
+                for mid in r.field("memories") or []:
+                    used_at.setdefault(str(mid), []).append((r.run, r.cycle or 0))
+    xs: list[dict[str, float]] = []
+    ys: list[float] = []
+    ws: list[float] = []
+    mean = max(1.0, sum(a[4] for a in admits) / len(admits)) if admits else 1.0
+    for mid, run, cycle, features, tokens in admits:
+        uses = used_at.get(mid, [])
+        ok = any(
+            (u_run == run and 0 <= u_cycle - cycle <= horizon) or order[u_run] > order[run]
+            for u_run, u_cycle in uses
+        )
+        xs.append(features)
+        ys.append(1.0 if ok else 0.0)
+        ws.append(1.0 if ok else tokens / mean)
+    return xs, ys, ws
