@@ -7,7 +7,8 @@ runs on the embedded local model, or on an OpenAI-compatible endpoint with --end
 - mean pairwise semantic distance (1 - cosine) over all winners of the run;
 - distinct-2: distinct word bigrams / all bigrams over the winners' texts;
 - unparseable share: agent turns rejected after the repair attempt;
-- cycles to an answer (the first response), or none within max_cycles; and the status.
+- cycles to an answer (the first response), or none within max_cycles; and the status;
+- winners / cycles: cycles where inhibition of return left no winner do not count.
 Means over seeds are printed and written to bench/results/deadlock.json with every run.
 
 Run: python bench/deadlock.py [--seeds 5] [--endpoint] [--baseline OLD.json]
@@ -92,6 +93,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "answered_runs": len(answered),
         "mean_cycles_to_answer": statistics.mean(answered) if answered else None,
         "stalled_runs": sum(r["status"] == "stalled" for r in runs),
+        "winners": sum(len(r["winners"]) for r in runs),
+        "cycles": sum(r["cycles"] for r in runs),
     }
 
 
@@ -133,6 +136,7 @@ def main() -> None:
             f"{s['answered_runs']}/{s['runs']}",
             "-" if s["mean_cycles_to_answer"] is None else f"{s['mean_cycles_to_answer']:.1f}",
             s["stalled_runs"],
+            f"{s['winners']}/{s['cycles']}",
         ]
         for mode, s in summary.items()
     ]
@@ -147,6 +151,7 @@ def main() -> None:
                 "answered",
                 "cycles to answer",
                 "stalled",
+                "winners/cycles",
             ],
             rows,
         )

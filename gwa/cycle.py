@@ -212,6 +212,7 @@ class CycleRunner:
         self._notes: list[str] = []
         self._withhold = 0
         self._inhibit = 0
+        self._attempt: str | None = None
         window = scenario.drive.window if scenario.drive else 4
         self._recent: deque[str] = deque(maxlen=window)
         self._requery = False
@@ -464,7 +465,8 @@ class CycleRunner:
         return selection
 
     def _regulate(self, t: int, winner: Candidate | None) -> None:
-        regulation = self.temperature.update(t, winner.text if winner else None)
+        attempt, self._attempt = self._attempt, None
+        regulation = self.temperature.update(t, winner.text if winner else attempt)
         self._cycle_temperature = regulation.temperature
         per_agent = {a.name: self._params(a)[0] for a in self.by_phase[Phase.PROPOSE]}
         self.trace.emit("drive.update", cycle=t, temperatures=per_agent, **regulation.info)
@@ -584,9 +586,14 @@ class CycleRunner:
         policy = self.s.selection
         if not candidates:
             return Selection(policy.policy, None, "THINK_MORE", {}, "no candidates")
-        if self._inhibit > 0 and self._recent:
+        mode = self.s.drive.inhibition if self.s.drive and self.s.drive.enabled else "off"
+        active = mode == "always" or (mode == "deadlock" and self._inhibit > 0)
+        if active and self._recent:
+            offered = candidates
             candidates = self._inhibit_repeats(b.cycle, candidates)
             if not candidates:
+                # What the workspace tried to broadcast still tells the drive it is looping.
+                self._attempt = max(offered, key=lambda c: c.salience).text
                 return Selection(
                     policy.policy,
                     None,

@@ -189,6 +189,11 @@ class DriveSpec(_Spec):
     spike: float = Field(default=0.5, ge=0.0, le=2.0)
     """Added to T for `spike_cycles` cycles on the first escalation step."""
     spike_cycles: int = Field(default=2, ge=1)
+    inhibition: Literal["always", "deadlock", "off"] = "always"
+    """Inhibition of return: a near-copy (cosine ≥ deadlock.similarity) of a winner in the
+    window may not win again: always, only while a deadlock is being broken, or never. When
+    every candidate is a near-copy the cycle has no winner and the attempt counts as a repeat
+    for deadlock detection."""
     deadlock: DeadlockSpec = DeadlockSpec()
 
 

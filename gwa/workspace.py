@@ -441,6 +441,6 @@ def build_drive(scenario: Scenario) -> TemperatureSource:
         return ConstantTemperature(scenario.workspace.temperature)
     from gwa.memory.embeddings import MiniLMEmbedder
 
-    fields = spec.model_dump(exclude={"enabled", "deadlock"})
+    fields = spec.model_dump(exclude={"enabled", "deadlock", "inhibition"})
     settings = DriveSettings(**fields, rules=DeadlockRules(**spec.deadlock.model_dump()))
     return EntropyDrive(settings, MiniLMEmbedder.shared())

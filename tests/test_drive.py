@@ -210,6 +210,7 @@ agents:
 selection: {policy: arbiter}
 workspace: {max_cycles: 12}
 drive:
+  inhibition: deadlock
   deadlock: {repeats: 2, recovery: 3}
 """
 
@@ -247,3 +248,28 @@ async def test_inhibition_of_return_stops_a_repeat_from_winning_in_a_deadlock(
     # While inhibited, the repeat cannot win: the new ideas do, cycle after cycle.
     window = range(first + 1, first + 1 + 2 + 3)  # spike_cycles + recovery
     assert [winners[t] for t in window if t in winners] == ["fresh"] * len(window)
+
+
+async def test_standing_inhibition_never_lets_a_recent_winner_win_again(trace_file: Path) -> None:
+    """inhibition: always (the default): the repeat never wins twice within the window; when
+    every candidate is a repeat there is no winner and the attempt feeds deadlock detection."""
+    parrot = ScriptedModel(
+        [json.dumps({"candidates": [{"text": "blue, blue, blue", "salience": 1.0}]})], cycle=True
+    )
+    judge = ScriptedModel([json.dumps({"winner": 1, "tag": "THINK_MORE"})], cycle=True)
+    text = DUO.replace("inhibition: deadlock", "inhibition: always").replace(
+        "  - {name: fresh, role: generator, model: fresh}\n", ""
+    )
+    ws = Workspace(
+        parse_scenario(text), models={"parrot": parrot, "judge": judge}, trace_path=trace_file
+    )
+    result = await ws.run()
+    records = list(read_trace(trace_file))
+    winners = [r.field("text") for r in records if r.event == "selection" and r.field("text")]
+    assert winners[0] == "blue, blue, blue"
+    no_winner = [r for r in records if r.event == "selection" and r.field("text") is None]
+    assert no_winner
+    assert "repeats a recent winner" in no_winner[0].field("reason")
+    # The blocked attempts still count as repeats: the drive escalates and finally stops.
+    assert next(r.field("step") for r in records if r.event == "deadlock") == "spike"
+    assert result.status == "stalled"

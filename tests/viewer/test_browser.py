@@ -38,7 +38,13 @@ def make_trace(path: Path, final_after: int) -> Path:
         update={"name": "attention", "role": "attention", "prompt": None}
     )
     ws_spec = s.workspace.model_copy(update={"max_cycles": 12, "working_memory_tokens": 60})
-    s = s.model_copy(update={"workspace": ws_spec, "agents": [*s.agents, attention]})
+    # The fake model's templated thoughts ("Thought 3 on …") are near-copies of each other;
+    # the viewer tests want a winner every cycle, so the drive's inhibition of return is off.
+    assert s.drive is not None
+    drive = s.drive.model_copy(update={"inhibition": "off"})
+    s = s.model_copy(
+        update={"workspace": ws_spec, "agents": [*s.agents, attention], "drive": drive}
+    )
     ws = Workspace(s, trace_path=path, retriever=Recall())
     ws.register_model("default", FakeModel(final_after=final_after))
     with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
