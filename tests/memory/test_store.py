@@ -412,3 +412,20 @@ def test_a_chroma_server_holds_the_records(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def test_any_langchain_embeddings_can_back_a_store_and_are_recorded(tmp_path: Path) -> None:
+    """A langchain-core Embeddings works as the embedder; the store remembers which one, so
+    opening it with the built-in MiniLM is refused instead of mixing vector spaces."""
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from gwa.memory.embeddings import LangChainEmbedder
+
+    emb = LangChainEmbedder(DeterministicFakeEmbedding(size=384), name="fake-384")
+    store = open_store(tmp_path / "m", embedder=emb)
+    ids = [r.id for r in store.add([NewMemory(t) for t in FACTS])]
+    assert store.search([FACTS[2]], 1)[0].record.id == ids[2]  # same text, same fake vector
+    store.close()
+    assert json.loads((tmp_path / "m" / MARKER).read_text())["embedder"] == "fake-384"
+    with pytest.raises(StoreError, match="built with embeddings 'fake-384'"):
+        LongTermMemory(tmp_path / "m")
