@@ -138,7 +138,7 @@ def _recalls(
     return out
 
 
-def _summarise(rows: list[tuple[int, dict[int, float]]], ks: Sequence[int]) -> dict[str, Any]:
+def _summarise(rows: Sequence[tuple[Any, dict[int, float]]], ks: Sequence[int]) -> dict[str, Any]:
     def block(sel: list[dict[int, float]]) -> dict[str, float]:
         return {f"recall@{k}": round(100 * float(np.mean([r[k] for r in sel])), 2) for k in ks}
 
@@ -167,6 +167,10 @@ def evaluate(
     ks = sorted(set(ks))
     if not ks or ks[0] < 1:
         raise ConfigError("--k takes positive integers, e.g. 1,5,10")
+    if path.with_name(f"{path.stem}_corpus.json").is_file():
+        from gwa.eval.multihop import evaluate_multihop
+
+        return evaluate_multihop(path, ks, progress=progress)
     convs = load_locomo(path)
     started = time.perf_counter()
     ours: list[tuple[int, dict[int, float]]] = []
@@ -234,7 +238,12 @@ def format_report(report: dict[str, Any]) -> str:
     head = f"{'':22}" + "".join(f"{'R@' + str(k):>9}" for k in ks)
     lines = [
         f"{report['dataset']}: {report['n_questions']} questions in "
-        f"{report['n_conversations']} conversations ({report['seconds']}s)",
+        + (
+            f"{report['n_passages']} passages"
+            if "n_passages" in report
+            else f"{report['n_conversations']} conversations"
+        )
+        + f" ({report['seconds']}s)",
         head,
     ]
 

@@ -116,3 +116,60 @@ def test_memory_commands_inspect_maintain_and_round_trip(
     assert "no memory 'm-nope'" in capsys.readouterr().err
     assert main(["memory", "--store", str(tmp_path / "absent"), "ls"]) == 2
     assert "no memory store at" in capsys.readouterr().err
+
+
+def test_eval_memory_reads_multihop_questions_with_their_corpus(tmp_path: Path) -> None:
+    """HotpotQA-style (title → sentences, supporting_facts) and MuSiQue-style (passages,
+    is_supporting paragraphs) files: supporting-passage recall beside BM25."""
+    hotpot = [
+        {
+            "question": "Which city hosts the observatory founded by Ana Lutz?",
+            "supporting_facts": "[['Ana Lutz', 0], ['Lutz Observatory', 1]]",
+            "type": "bridge",
+        }
+    ]
+    corpus = {
+        "Ana Lutz": ["Ana Lutz was an astronomer.", " She founded the Lutz Observatory."],
+        "Lutz Observatory": ["The Lutz Observatory is", " located in the city of Graz."],
+        "Pasta": ["Pasta is a food made from wheat."],
+        "Cello": ["The cello is a bowed string instrument."],
+    }
+    (tmp_path / "hp.json").write_text(json.dumps(hotpot))
+    (tmp_path / "hp_corpus.json").write_text(json.dumps(corpus))
+    out = tmp_path / "hp-report.json"
+    args = ["eval", "memory", "--dataset", str(tmp_path / "hp.json"), "--k", "2,4"]
+    assert main([*args, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["n_passages"] == 4
+    assert report["n_questions"] == 1
+    assert report["overall"]["recall@4"] == 100.0
+    assert report["overall"]["recall@2"] >= 50.0
+    assert set(report["by_category"]) == {"bridge"}
+
+    musique = [
+        {
+            "id": "2hop__1_2",
+            "question": "Where is the cello maker's workshop?",
+            "paragraphs": [
+                {
+                    "idx": 0,
+                    "title": "Cello",
+                    "paragraph_text": "The cello is a bowed string instrument.",
+                    "is_supporting": True,
+                },
+                {
+                    "idx": 1,
+                    "title": "Pasta",
+                    "paragraph_text": "Pasta is a food made from wheat.",
+                    "is_supporting": False,
+                },
+            ],
+        }
+    ]
+    (tmp_path / "mu.json").write_text(json.dumps(musique))
+    passages = [{"title": t, "text": " ".join(s)} for t, s in corpus.items()]
+    (tmp_path / "mu_corpus.json").write_text(json.dumps(passages))
+    assert main(["eval", "memory", "--dataset", str(tmp_path / "mu.json"), "--k", "1,4"]) == 0
+    (tmp_path / "bad.json").write_text(json.dumps([{"question": "q"}]))
+    (tmp_path / "bad_corpus.json").write_text(json.dumps([]))
+    assert main(["eval", "memory", "--dataset", str(tmp_path / "bad.json")]) == 2
