@@ -78,10 +78,9 @@ def _stream(
     return stored, feats
 
 
-def _recall(p: Prepared, stored: Sequence[int], folder: Path) -> list[tuple[int, float]]:
-    """Per question: (category, evidence recall@K) over a store holding only ``stored``."""
-    if not stored:
-        return [(q.category, 0.0) for q in p.conv.questions]
+def _retrieved(p: Prepared, stored: Sequence[int], folder: Path) -> list[set[str]]:
+    """Store the ``stored`` turns in order (each linked 'follows' to the previous stored one)
+    and return, per question, the dialog ids among its top-K memories."""
     store = LongTermMemory(folder, collection="admission-eval")
     items: list[NewMemory] = []
     prev: str | None = None
@@ -97,13 +96,22 @@ def _recall(p: Prepared, stored: Sequence[int], folder: Path) -> list[tuple[int,
         vecs = p.vectors[list(stored[start : start + 256])]
         for item, res in zip(chunk, store.add(chunk, vectors=vecs), strict=True):
             owner.setdefault(res.id, set()).add(item.id or "")
-    out: list[tuple[int, float]] = []
+    found: list[set[str]] = []
     for qi, q in enumerate(p.conv.questions):
         hits = store.search([q.text], K, query_vectors=p.questions[qi : qi + 1])
-        found = set().union(*(owner[h.record.id] for h in hits)) if hits else set()
-        out.append((q.category, sum(e in found for e in q.evidence) / len(q.evidence)))
+        found.append(set().union(*(owner[h.record.id] for h in hits)) if hits else set())
     store.close()
-    return out
+    return found
+
+
+def _recall(p: Prepared, stored: Sequence[int], folder: Path) -> list[tuple[int, float]]:
+    """Per question: (category, evidence recall@K) over a store holding only ``stored``."""
+    if not stored:
+        return [(q.category, 0.0) for q in p.conv.questions]
+    return [
+        (q.category, sum(e in found for e in q.evidence) / len(q.evidence))
+        for q, found in zip(p.conv.questions, _retrieved(p, stored, folder), strict=True)
+    ]
 
 
 def usage_labels(
@@ -112,29 +120,9 @@ def usage_labels(
     """Store everything, ask the questions, label each turn by whether it was used."""
     stored = list(range(len(p.conv.turns)))
     _, feats = _stream(p, lambda f: True)
-    store = LongTermMemory(folder, collection="admission-train")
-    items = [
-        NewMemory(
-            t.text,
-            kind="turn",
-            id=t.dia_id,
-            links=(("follows", p.conv.turns[i - 1].dia_id),) if i else (),
-        )
-        for i, t in enumerate(p.conv.turns)
-    ]
-    owner: dict[str, set[str]] = {}
-    for start in range(0, len(items), 256):
-        chunk = items[start : start + 256]
-        for item, res in zip(
-            chunk, store.add(chunk, vectors=p.vectors[start : start + 256]), strict=True
-        ):
-            owner.setdefault(res.id, set()).add(item.id or "")
     used: set[str] = set()
-    for qi, q in enumerate(p.conv.questions):
-        hits = store.search([q.text], K, query_vectors=p.questions[qi : qi + 1])
-        for h in hits:
-            used |= owner[h.record.id] & set(q.evidence)
-    store.close()
+    for q, found in zip(p.conv.questions, _retrieved(p, stored, folder), strict=True):
+        used |= found & set(q.evidence)
     mean_tokens = max(1.0, float(np.mean(p.tokens)))
     ys = [1.0 if p.conv.turns[i].dia_id in used else 0.0 for i in stored]
     ws = [1.0 if y else p.tokens[i] / mean_tokens for i, y in zip(stored, ys, strict=True)]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gwa.memory.lexical import STOPWORDS
 from gwa.memory.working import AdmissionCandidate
 
 FEATURES = (
@@ -86,84 +87,10 @@ _SELF_EVENT = re.compile(
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "him",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "she",
-        "so",
-        "that",
-        "the",
-        "their",
-        "them",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "oh",
-        "yeah",
-        "yes",
-        "ok",
-        "okay",
-        "wow",
-        "thanks",
-        "thank",
-        "really",
-        "so",
-        "just",
-        "too",
-        "very",
-    ]
-)
+_STOP = STOPWORDS | {
+    # Conversational fillers carry no content either.
+    *("oh", "yeah", "yes", "ok", "okay", "wow", "thanks", "thank", "really", "just", "too", "very"),
+}
 
 
 def instruction_like(text: str) -> bool:
