@@ -7,8 +7,8 @@ the same command: admit-all, admit-none, the hand-weighted score and the learned
 
 The learned policy is trained by usage, never on the conversation it is evaluated on: on each
 training conversation every turn is stored, the questions are asked, and a turn retrieved in
-the top 10 for a question whose evidence it is counts as *used* (label 1); the others are
-penalised in proportion to their size (label 0, weight tokens / mean tokens). The admission
+the top 10 for a question whose evidence it is counts as *used* (label 1); the others are label 0
+with the weight of one item (the budget here counts items, not tokens). The admission
 threshold is the p that would store ``budget`` of the training turns. With ``--train FILE`` the
 policy trains on that file; without, on the dataset's other conversations (leave one out).
 """
@@ -26,7 +26,7 @@ import numpy as np
 
 from gwa.errors import ConfigError
 from gwa.eval.memory import Conversation, load_locomo
-from gwa.memory.admission import LogisticPolicy, candidate_features, hand_score
+from gwa.memory.admission import Lexicon, LogisticPolicy, candidate_features, hand_score
 from gwa.memory.embeddings import MiniLMEmbedder, Vectors
 from gwa.memory.store import LongTermMemory, NewMemory
 from gwa.memory.working import AdmissionCandidate, make_entry
@@ -42,27 +42,29 @@ class Prepared:
     conv: Conversation
     vectors: Vectors
     questions: Vectors
-    tokens: list[int]
 
 
 def prepare(conv: Conversation, emb: MiniLMEmbedder) -> Prepared:
     vectors = emb.embed([f"{t.context} {t.text}".strip() for t in conv.turns])
     questions = emb.embed([q.text for q in conv.questions])
-    tokens = [len(t.text.split()) for t in conv.turns]
-    return Prepared(conv, vectors, questions, tokens)
+    return Prepared(conv, vectors, questions)
 
 
 def _candidate(conv: Conversation, i: int) -> AdmissionCandidate:
+    """A turn as the workspace would offer it: its author and what was said (the stored memory
+    also carries the speaker's name and the session date)."""
     turn = conv.turns[i]
-    entry = make_entry(turn.dia_id, i, turn.text.split(":", 1)[0], "thought", turn.text)
+    entry = make_entry(turn.dia_id, i, turn.speaker, "thought", turn.said or turn.text)
     return AdmissionCandidate(entry, conv.id, "evicted")
 
 
-def _features(p: Prepared, i: int, stored: list[int]) -> dict[str, float]:
+def _features(p: Prepared, i: int, stored: list[int], lexicon: Lexicon) -> dict[str, float]:
     novelty = 1.0
     if stored:
         novelty = float(1.0 - np.max(p.vectors[stored] @ p.vectors[i]))
-    return candidate_features(_candidate(p.conv, i), novelty=max(0.0, novelty), trust=0.5)
+    return candidate_features(
+        _candidate(p.conv, i), novelty=max(0.0, novelty), trust=0.5, lexicon=lexicon
+    )
 
 
 def _stream(
@@ -70,8 +72,9 @@ def _stream(
 ) -> tuple[list[int], list[dict[str, float]]]:
     stored: list[int] = []
     feats: list[dict[str, float]] = []
+    lexicon = Lexicon()
     for i in range(len(p.conv.turns)):
-        f = _features(p, i, stored)
+        f = _features(p, i, stored, lexicon)
         feats.append(f)
         if decide(f):
             stored.append(i)
@@ -123,9 +126,10 @@ def usage_labels(
     used: set[str] = set()
     for q, found in zip(p.conv.questions, _retrieved(p, stored, folder), strict=True):
         used |= found & set(q.evidence)
-    mean_tokens = max(1.0, float(np.mean(p.tokens)))
     ys = [1.0 if p.conv.turns[i].dia_id in used else 0.0 for i in stored]
-    ws = [1.0 if y else p.tokens[i] / mean_tokens for i, y in zip(stored, ys, strict=True)]
+    # The budget here counts items, so an unused item costs one item whatever its length (in a
+    # workspace, where storage is tokens, the penalty is in proportion to size).
+    ws = [1.0] * len(ys)
     return feats, ys, ws
 
 
@@ -142,7 +146,7 @@ def train_policy(
         ys += y
         ws += w
     policy = LogisticPolicy(epsilon=0.0, target_rate=budget)
-    policy.fit(xs, ys, ws)
+    policy.fit(xs, ys, ws, from_scratch=True)
     ps = sorted((policy.p(f) for f in xs), reverse=True)
     cut = max(0, min(len(ps) - 1, int(budget * len(ps)) - 1))
     policy.threshold = ps[cut] if ps else 0.5

@@ -35,6 +35,9 @@ class Turn:
     dia_id: str
     text: str
     context: str
+    speaker: str = ""
+    said: str = ""
+    """What the speaker said (with the image caption), without the name and the date."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +102,18 @@ def load_locomo(path: Path) -> list[Conversation]:
             date = conv.get(f"{key}_date_time", "")
             for t in conv[key]:
                 try:
-                    line = f"{t['speaker']}: {t['text']}"
+                    said = str(t["text"])
+                    speaker = str(t["speaker"])
                     dia = str(t["dia_id"])
                 except (KeyError, TypeError):
                     raise ConfigError(
                         f"{where} ({sid}), {key}: a turn lacks speaker/text/dia_id"
                     ) from None
                 if t.get("blip_caption"):
-                    line += f" [shared image: {t['blip_caption']}]"
+                    said += f" [shared image: {t['blip_caption']}]"
+                line = f"{speaker}: {said}"
                 text = f"{line} ({date})" if date else line
-                turns.append(Turn(dia, text, prev))
+                turns.append(Turn(dia, text, prev, speaker, said))
                 prev = line
         questions: list[Question] = []
         bad = 0

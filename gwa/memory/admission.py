@@ -48,6 +48,15 @@ FEATURES = (
     "self_event",
     "role_generator",
     "role_input",
+    "new_words",
+    "new_ratio",
+    "unseen_recently",
+    "temporal",
+    "reaction",
+    "possessive",
+    "first_person",
+    "content_words",
+    "exclaim",
 )
 """The feature vector, in order. Conversation turns and workspace thoughts share it; cycle
 signals a source does not have (critic score for a turn) take neutral values."""
@@ -71,9 +80,20 @@ COLD_START = {
     "self_event": 0.3,
     "role_generator": 0.2,
     "role_input": 0.0,
+    "new_words": 0.8,
+    "new_ratio": 0.5,
+    "unseen_recently": 0.4,
+    "temporal": 0.2,
+    "reaction": -0.3,
+    "possessive": 0.1,
+    "first_person": 0.1,
+    "content_words": 0.2,
+    "exclaim": 0.0,
 }
 """Cold-start weights: novel, salient, trusted, longer content is kept; near-duplicates are not.
-With them a novel (0.8) 20-token thought of salience 0.7 that won gets p ≈ 0.9; a repeat ≈ 0.1."""
+With them a novel (0.8) 20-token thought of salience 0.7 that won gets p ≈ 0.9; a repeat ≈ 0.1.
+The lexical cues (words new to the stream, words not seen recently) add to that: new content is
+what later questions ask about."""
 
 INSTRUCTION_LIKE = re.compile(
     r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|prompts?|"
@@ -86,6 +106,19 @@ _SELF_EVENT = re.compile(
     r"had|did|gave|felt|read|wrote|became)\b",
     re.IGNORECASE,
 )
+_TEMPORAL = re.compile(
+    r"\b(yesterday|today|tonight|tomorrow|ago|recently|lately|since|soon|upcoming|planning|"
+    r"gonna|going to|(last|next|this) (week|month|year|weekend|night|morning|summer|winter|"
+    r"spring|fall|monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
+    re.IGNORECASE,
+)
+_REACTION = re.compile(
+    r"^\W*(wow|thanks|thank you|that's|that is|sounds|awesome|great|cool|nice|haha|yeah|yep|"
+    r"sure|definitely|totally|aw+|omg|congrats)\b",
+    re.IGNORECASE,
+)
+_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me)\b", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"\bmy\b", re.IGNORECASE)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+")
 _STOP = STOPWORDS | {
     # Conversational fillers carry no content either.
@@ -98,6 +131,62 @@ def instruction_like(text: str) -> bool:
     return bool(INSTRUCTION_LIKE.search(text))
 
 
+def content_words(text: str) -> set[str]:
+    """The lower-cased content words of a text (no stop words or fillers, three letters up)."""
+    return {w.lower() for w in _WORDS.findall(text) if len(w) > 2 and w.lower() not in _STOP}
+
+
+class Lexicon:
+    """The words an admission stream has seen, and when (for the lexical novelty features).
+
+    Every candidate is observed, admitted or not: a word is *new* if no earlier candidate used
+    it, and *unseen recently* if none of the last ``window`` candidates did. It keeps at most
+    ``max_words`` words (the least recently seen go first) and persists as JSON.
+    """
+
+    def __init__(self, *, window: int = 50, max_words: int = 100_000) -> None:
+        self.window = window
+        self.max_words = max_words
+        self.position = 0
+        self.last: dict[str, int] = {}
+
+    def observe(self, text: str) -> dict[str, float]:
+        """The lexical features of ``text`` against what came before; then remember it."""
+        words = content_words(text)
+        new = [w for w in words if w not in self.last]
+        stale = [w for w in words if self.position - self.last.get(w, -(10**9)) > self.window]
+        for w in words:
+            self.last[w] = self.position
+        self.position += 1
+        if len(self.last) > self.max_words:
+            keep = sorted(self.last.items(), key=lambda kv: kv[1])[-self.max_words :]
+            self.last = dict(keep)
+        return {
+            "new_words": len(new) / 10.0,
+            "new_ratio": len(new) / max(1, len(words)),
+            "unseen_recently": len(stale) / 10.0,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """What is persisted beside the store."""
+        return {"window": self.window, "position": self.position, "last": self.last}
+
+    def save(self, path: Path) -> None:
+        """Write the lexicon (atomically)."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json()) + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Lexicon:
+        """A lexicon saved by `save`."""
+        data = json.loads(path.read_text())
+        lex = cls(window=int(data.get("window", 50)))
+        lex.position = int(data.get("position", 0))
+        lex.last = {str(k): int(v) for k, v in dict(data.get("last", {})).items()}
+        return lex
+
+
 def text_features(text: str) -> dict[str, float]:
     """Features of the text alone."""
     words = _WORDS.findall(text)
@@ -105,6 +194,12 @@ def text_features(text: str) -> dict[str, float]:
     proper = sum(1 for i, w in enumerate(words) if i > 0 and w[0].isupper())
     content = sum(1 for w in words if w.lower() not in _STOP and len(w) > 2)
     return {
+        "temporal": 1.0 if _TEMPORAL.search(text) else 0.0,
+        "reaction": 1.0 if _REACTION.search(text) else 0.0,
+        "possessive": min(1.0, len(_POSSESSIVE.findall(text)) / 3.0),
+        "first_person": min(1.0, len(_FIRST_PERSON.findall(text)) / 5.0),
+        "content_words": min(1.0, len(content_words(text)) / 20.0),
+        "exclaim": min(1.0, text.count("!") / 3.0),
         "log_tokens": math.log1p(len(words)) / 5.0,
         "proper_nouns": min(1.0, proper / 3.0),
         "has_number": 1.0 if any(w.isdigit() for w in words) else 0.0,
@@ -116,8 +211,15 @@ def text_features(text: str) -> dict[str, float]:
     }
 
 
-def candidate_features(c: AdmissionCandidate, *, novelty: float, trust: float) -> dict[str, float]:
-    """The full feature dict of a candidate (see FEATURES)."""
+def candidate_features(
+    c: AdmissionCandidate,
+    *,
+    novelty: float,
+    trust: float,
+    lexicon: Lexicon | None = None,
+) -> dict[str, float]:
+    """The full feature dict of a candidate (see FEATURES). With a lexicon the candidate is
+    observed by it (its lexical novelty counted, then its words remembered)."""
     s = c.signals
     out = {
         "bias": 1.0,
@@ -132,6 +234,11 @@ def candidate_features(c: AdmissionCandidate, *, novelty: float, trust: float) -
         "role_input": 1.0 if c.entry.kind == "input" else 0.0,
     }
     out.update(text_features(c.entry.text))
+    out.update(
+        lexicon.observe(c.entry.text)
+        if lexicon is not None
+        else {"new_words": 0.0, "new_ratio": 0.0, "unseen_recently": 0.0}
+    )
     return {k: round(v, 4) for k, v in out.items()}
 
 
@@ -252,20 +359,45 @@ class LogisticPolicy:
         ys: Sequence[float],
         weights: Sequence[float] | None = None,
         *,
-        epochs: int = 300,
-        l2: float = 1e-3,
+        epochs: int = 3000,
+        l2: float = 1e-2,
+        from_scratch: bool = False,
     ) -> None:
-        """Batch gradient descent on the weighted logistic loss (offline training)."""
+        """Batch gradient descent on the weighted logistic loss (offline training).
+
+        Features are standardised for the descent (so one step size suits them all and the L2
+        penalty treats them alike), and the weights are folded back to raw features, so p stays
+        σ(w·x). The penalty pulls toward the current weights, so a few examples adjust the
+        policy rather than replace it; ``from_scratch`` pulls toward zero instead."""
         if not xs:
             return
-        x = np.stack([vector(f) for f in xs])
+        raw = np.stack([vector(f) for f in xs])
         y = np.asarray(ys, dtype=np.float64)
         sw = np.asarray(weights if weights is not None else [1.0] * len(ys), dtype=np.float64)
         sw = sw / sw.mean()
+        bias = FEATURES.index("bias")
+        mu = raw.mean(axis=0)
+        sd = raw.std(axis=0)
+        mu[bias] = 0.0
+        sd[bias] = 1.0
+        constant = sd < 1e-9  # features these examples never vary keep their current weight
+        sd[constant] = 1.0
+        mu[constant] = 0.0
+        x = (raw - mu) / sd
+        anchor = np.zeros(len(FEATURES)) if from_scratch else self.w * sd
+        if not from_scratch:
+            anchor[bias] = self.w[bias] + float(np.sum(self.w * mu))
+        penalised = np.arange(len(FEATURES)) != bias
+        w = anchor.copy()
         for _ in range(epochs):
-            pred = 1.0 / (1.0 + np.exp(-np.clip(x @ self.w, -30, 30)))
-            grad = x.T @ (sw * (pred - y)) / len(y) + l2 * self.w
-            self.w -= 1.0 * grad
+            pred = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+            grad = x.T @ (sw * (pred - y)) / len(y)
+            grad[penalised] += l2 * (w - anchor)[penalised]
+            grad[constant] = 0.0
+            w -= grad
+        folded = w / sd
+        folded[bias] = w[bias] - float(np.sum(w * mu / sd))
+        self.w = folded
         self.updates += len(ys)
 
     def to_json(self) -> dict[str, Any]:

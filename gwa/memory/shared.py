@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from gwa.memory.admission import LogisticPolicy, TrustBook, candidate_features, hand_score
+from gwa.memory.admission import (
+    Lexicon,
+    LogisticPolicy,
+    TrustBook,
+    candidate_features,
+    hand_score,
+)
 from gwa.memory.store import LongTermMemory, NewMemory
 from gwa.memory.working import AdmissionCandidate, AdmissionDecision
 from gwa.types import Memory
@@ -61,13 +67,16 @@ class HandWeighted:
 
     name = "hand-weighted"
 
+    def __init__(self) -> None:
+        self.lexicon = Lexicon()
+
     def decide(
         self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
     ) -> list[tuple[bool, float, str, dict[str, float]]]:
         """Score each candidate by hand-set weights."""
         out: list[tuple[bool, float, str, dict[str, float]]] = []
         for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
-            f = candidate_features(c, novelty=novelty, trust=0.5)
+            f = candidate_features(c, novelty=novelty, trust=0.5, lexicon=self.lexicon)
             score = hand_score(f)
             out.append((score >= 0.5, score, f"hand-weighted score {score:.2f}", f))
         return out
@@ -93,7 +102,8 @@ class LearnedAdmission:
     `used` rewards the decisions that admitted memories a winner cited (and, discounted by
     γ per hop, what they were derived from); `tick` penalises admitted memories unused after
     ``horizon`` cycles in proportion to their size. Weights persist as admission.json in the
-    store directory.
+    store directory, the words seen so far (for the lexical novelty features) as
+    admission-lexicon.json beside it.
     """
 
     name = "learned"
@@ -111,12 +121,23 @@ class LearnedAdmission:
         if policy is None and path is not None and path.exists():
             policy = LogisticPolicy.load(path)
         self.policy = policy or LogisticPolicy()
+        lexicon_path = self.lexicon_path
+        self.lexicon = (
+            Lexicon.load(lexicon_path)
+            if lexicon_path is not None and lexicon_path.exists()
+            else Lexicon()
+        )
         self.trust = trust or TrustBook()
         self.horizon = horizon
         self.gamma = gamma
         self.pending: dict[str, _Decision] = {}
         self.rewards = 0
         self.penalties = 0
+
+    @property
+    def lexicon_path(self) -> Path | None:
+        """Where the lexicon persists (beside the weights)."""
+        return None if self.path is None else self.path.with_name("admission-lexicon.json")
 
     @staticmethod
     def source(c: AdmissionCandidate) -> str:
@@ -130,7 +151,12 @@ class LearnedAdmission:
         out: list[tuple[bool, float, str, dict[str, float]]] = []
         for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
             source = self.source(c)
-            f = candidate_features(c, novelty=novelty, trust=round(self.trust.trust(source), 4))
+            f = candidate_features(
+                c,
+                novelty=novelty,
+                trust=round(self.trust.trust(source), 4),
+                lexicon=self.lexicon,
+            )
             out.append(self.policy.verdict(f, c.entry.text, source))
         return out
 
@@ -183,9 +209,11 @@ class LearnedAdmission:
         self.trust.contradicted(source)
 
     def save(self) -> None:
-        """Persist the weights beside the store."""
+        """Persist the weights and the lexicon beside the store."""
         if self.path is not None:
             self.policy.save(self.path)
+        if self.lexicon_path is not None:
+            self.lexicon.save(self.lexicon_path)
 
 
 class SharedMemory:

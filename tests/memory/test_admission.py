@@ -15,6 +15,7 @@ from gwa.memory import AdmissionCandidate, make_entry
 from gwa.memory.admission import (
     COLD_START,
     FEATURES,
+    Lexicon,
     LogisticPolicy,
     TrustBook,
     examples_from_traces,
@@ -117,6 +118,61 @@ def test_a_cited_memory_rewards_its_admission_and_the_chain_it_came_from(tmp_pat
     assert learned.trust.trust("gen") > trust_before
     assert learned.rewards == 2
     assert learned.pending == {}
+
+
+def test_the_lexicon_counts_words_new_to_the_stream_and_words_not_seen_recently(
+    tmp_path: Path,
+) -> None:
+    lex = Lexicon(window=2)
+    first = lex.observe("I adopted a puppy named Biscuit")
+    assert first["new_words"] == pytest.approx(0.4)  # adopted, puppy, named, biscuit
+    assert first["new_ratio"] == 1.0
+    again = lex.observe("Biscuit the puppy sleeps all day")
+    assert again["new_ratio"] < 1.0
+    assert again["new_words"] > 0.0
+    assert again["unseen_recently"] == again["new_words"]  # biscuit/puppy were just seen
+    lex.observe("unrelated filler words")
+    lex.observe("more unrelated filler")
+    later = lex.observe("Biscuit!")
+    assert later["new_words"] == 0.0
+    assert later["unseen_recently"] == pytest.approx(0.1)
+    lex.save(tmp_path / "lex.json")
+    assert Lexicon.load(tmp_path / "lex.json").observe("Biscuit")["new_words"] == 0.0
+    small = Lexicon(max_words=3)
+    small.observe("alpha bravo charlie delta echo")
+    assert len(small.last) == 3
+
+
+def test_learned_admission_keeps_its_lexicon_across_runs(tmp_path: Path) -> None:
+    mem = shared(tmp_path)
+    (d,) = asyncio.run(mem.offer([candidate(THOUGHT)]))
+    assert d.features["new_ratio"] == 1.0
+    mem.close()
+    assert (tmp_path / "m" / "admission-lexicon.json").exists()
+    again = shared(tmp_path)
+    (d2,) = asyncio.run(again.offer([candidate(THOUGHT + " Twice.", cycle=2)]))
+    assert d2.features["new_words"] == pytest.approx(0.1)  # only "twice" is new
+    again.close()
+
+
+def test_offline_fit_learns_on_standardised_features_and_keeps_unseen_weights() -> None:
+    xs = [
+        {k: 0.0 for k in FEATURES} | {"bias": 1.0, "new_words": n / 10, "long": 0.3}
+        for n in range(10)
+    ]
+    ys = [1.0 if n >= 5 else 0.0 for n in range(10)]
+    policy = LogisticPolicy()
+    before = dict(zip(FEATURES, policy.w, strict=True))
+    policy.fit(xs, ys)
+    after = dict(zip(FEATURES, policy.w, strict=True))
+    assert policy.p(xs[9]) > 0.5 > policy.p(xs[0])
+    # "long" never varies in these examples and "image" is always 0: their weights stay.
+    assert after["long"] == pytest.approx(before["long"])
+    assert after["image"] == pytest.approx(before["image"])
+    scratch = LogisticPolicy()
+    scratch.fit(xs, ys, from_scratch=True)
+    assert dict(zip(FEATURES, scratch.w, strict=True))["image"] == 0.0
+    assert scratch.p(xs[9]) > 0.5 > scratch.p(xs[0])
 
 
 def test_unused_memories_are_penalised_after_the_horizon(tmp_path: Path) -> None:
