@@ -218,6 +218,7 @@ class CycleRunner:
         self._requery = False
         self.stalled: str | None = None
         self._provenance: dict[str, tuple[str, tuple[str, ...], dict[str, float]]] = {}
+        self.offer_proposals = bool(scenario.memory and scenario.memory.offer_proposals)
 
     def _params(self, agent: Agent) -> tuple[float, int]:
         spec = self.specs.get(agent.name)
@@ -456,6 +457,8 @@ class CycleRunner:
                     memories=list(refs),
                     credited=list(credited),
                 )
+        if self.offer_proposals:
+            await self._offer_proposals(t, b, candidates, winner, critiques)
         await self._consolidate(b)
         tick = getattr(self.admission, "tick", None)
         expired = await tick(t) if tick is not None else []
@@ -691,14 +694,45 @@ class CycleRunner:
                 e.id, ("input" if e.kind == "input" else "", (), {})
             )
             offered.append(AdmissionCandidate(e, self.run_id, "evicted", role, refs, signals))
+        await self._offer(b.cycle, offered)
+
+    async def _offer_proposals(
+        self,
+        t: int,
+        b: Broadcast,
+        candidates: Sequence[Candidate],
+        winner: Candidate | None,
+        critiques: Sequence[Critique],
+    ) -> None:
+        """Offer the proposals that did not win to long-term memory (memory.offer_proposals):
+        a good runner-up need not be lost because another thought won this cycle."""
+        offered = [
+            AdmissionCandidate(
+                make_entry(c.id, t, c.agent, "thought", c.text),
+                self.run_id,
+                "proposal",
+                self._role_of(c.agent),
+                tuple(cited(c.text, b.memories)),
+                {"salience": c.salience, "won": 0.0, **self._signals(c, critiques)},
+            )
+            for c in candidates
+            if winner is None or c.id != winner.id
+        ]
+        await self._offer(t, offered)
+
+    async def _offer(self, cycle: int, offered: Sequence[AdmissionCandidate]) -> None:
+        """Let admission decide on the candidates; trace each decision with p and features."""
+        if not offered:
+            return
         for d in await self.admission.offer(offered):
             entry = d.candidate.entry
             if d.admitted:
                 self.trace.emit(
                     "memory.admit",
-                    cycle=b.cycle,
+                    cycle=cycle,
                     agent=entry.author,
                     candidate=entry.id,
+                    source=d.candidate.source,
                     memory_id=d.memory_id,
                     p=round(d.p, 4),
                     reason=d.reason,
@@ -709,9 +743,10 @@ class CycleRunner:
             else:
                 self.trace.emit(
                     "memory.reject",
-                    cycle=b.cycle,
+                    cycle=cycle,
                     agent=entry.author,
                     candidate=entry.id,
+                    source=d.candidate.source,
                     p=round(d.p, 4),
                     reason=d.reason,
                     text=entry.text,
@@ -719,7 +754,7 @@ class CycleRunner:
                 )
 
     def _signals(self, winner: Candidate, critiques: Sequence[Critique]) -> dict[str, float]:
-        """What the cycle knew about the winner: its mean critic score and the diversity H."""
+        """What the cycle knew about a candidate: its mean critic score and the diversity H."""
         scores = [c.score for c in critiques if c.candidate_id == winner.id]
         out = {"critic": round(sum(scores) / len(scores) / 5.0, 4)} if scores else {}
         h = getattr(self.temperature, "last_entropy", None)

@@ -214,6 +214,13 @@ class MemorySpec(_Spec):
     admission: Literal["admit-all", "admit-none", "hand-weighted", "learned"] = "admit-all"
     """Which evicted working-memory entries enter the store: everything, nothing, a
     hand-weighted score, or the learned policy (weights in the store's admission.json)."""
+    offer_proposals: bool = False
+    """Also offer the proposals that did not win to admission, right after each selection
+    (evicted working-memory entries are always offered)."""
+    budget: float | None = Field(default=None, gt=0.0, le=1.0)
+    """learned: keep about this share of the candidates (the threshold follows the running
+    quantile of p), so learning changes *which* candidates are kept, not how many; unset, a
+    fixed threshold of 0.5."""
     exploration: float = Field(default=0.05, ge=0.0, le=1.0)
     """learned: ε, the chance of admitting a rejected candidate while learning."""
     horizon_cycles: int = Field(default=20, ge=1)

@@ -426,6 +426,8 @@ def build_memory(spec: MemorySpec, path: Path | None = None) -> SharedMemory:
         weights = store.path / "admission.json" if store.path is not None else None
         learned = LearnedAdmission(horizon=spec.horizon_cycles, path=weights)
         learned.policy.epsilon = spec.exploration
+        if spec.budget is not None:
+            learned.policy.target_rate = spec.budget
         policy = learned
     elif spec.admission == "hand-weighted":
         policy = HandWeighted()

@@ -161,10 +161,10 @@ class Lexicon:
         if len(self.last) > self.max_words:
             keep = sorted(self.last.items(), key=lambda kv: kv[1])[-self.max_words :]
             self.last = dict(keep)
-        return {
-            "new_words": len(new) / 10.0,
+        return {  # counts in tens, capped so one very long text cannot dominate
+            "new_words": min(3.0, len(new) / 10.0),
             "new_ratio": len(new) / max(1, len(words)),
-            "unseen_recently": len(stale) / 10.0,
+            "unseen_recently": min(3.0, len(stale) / 10.0),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -295,12 +295,14 @@ class LogisticPolicy:
         epsilon: float = 0.05,
         learning_rate: float = 0.1,
         target_rate: float | None = None,
+        window: int = 500,
         seed: int = 0,
     ) -> None:
         self.w = vector(weights or COLD_START)
         self.target_rate = target_rate
-        """When set, the threshold follows the (1 − rate) quantile of the last 500 p values,
-        so about that share of candidates is kept whatever the stream looks like."""
+        """When set, the threshold follows the (1 − rate) quantile of the last ``window`` p
+        values, so about that share of candidates is kept whatever the stream looks like."""
+        self.window = window
         self.recent: list[float] = []
         self.threshold = threshold
         self.untrusted_threshold = untrusted_threshold
@@ -317,7 +319,7 @@ class LogisticPolicy:
         """The threshold for this p (fixed, or tracking the admission budget)."""
         if self.target_rate is None:
             return self.threshold
-        self.recent = [*self.recent[-499:], p]
+        self.recent = [*self.recent[-(self.window - 1) :], p]
         if len(self.recent) < 20:
             return self.threshold
         return float(np.quantile(self.recent, 1.0 - self.target_rate))

@@ -200,7 +200,10 @@ class LearnedAdmission:
         mean = max(1.0, sum(d.tokens for d in self.pending.values()) / len(self.pending))
         for mid in expired:
             d = self.pending.pop(mid)
-            self.policy.update(d.features, 0.0, d.tokens / mean)
+            # Use is rare, so penalties would swamp rewards and drag every p down: the
+            # penalties as a whole weigh as much as the rewards so far (class balance).
+            balance = min(1.0, (self.rewards + 1) / (self.penalties + 1))
+            self.policy.update(d.features, 0.0, balance * d.tokens / mean)
             self.penalties += 1
         return expired
 

@@ -77,6 +77,53 @@ def test_instruction_like_input_is_rejected_with_the_reason(tmp_path: Path) -> N
     assert (rec.run, rec.agent, rec.role, rec.cycle) == ("run-1", "gen", "generator", 1)
 
 
+def test_a_budget_keeps_about_that_share_whatever_the_p_values() -> None:
+    import random
+
+    rng = random.Random(1)
+    stream = [
+        {k: 0.0 for k in FEATURES} | {"bias": 1.0, "novelty": rng.random(), "trust": 0.5}
+        for _ in range(400)
+    ]
+    fixed = LogisticPolicy(epsilon=0.0)
+    budgeted = LogisticPolicy(epsilon=0.0, target_rate=0.3)
+    kept_fixed = [fixed.verdict(f, "text", "gen")[0] for f in stream]
+    kept = [budgeted.verdict(f, "text", "gen")[0] for f in stream]
+    assert sum(kept[100:]) / 300 == pytest.approx(0.3, abs=0.06)
+    # The same stream under the fixed threshold keeps a share set by the weights alone.
+    assert abs(sum(kept_fixed[100:]) / 300 - 0.3) > 0.1
+
+
+def test_penalties_are_balanced_against_rarely_earned_rewards(tmp_path: Path) -> None:
+    mem = shared(tmp_path, horizon=1)
+    learned = mem.policy
+    assert isinstance(learned, LearnedAdmission)
+    weights: list[tuple[float, float]] = []
+    update = learned.policy.update
+
+    def spy(features: dict[str, float], target: float, weight: float = 1.0) -> None:
+        weights.append((target, weight))
+        update(features, target, weight)
+
+    learned.policy.update = spy  # type: ignore[method-assign]
+    texts = [f"{THOUGHT} Variant {word}." for word in ("alpha", "bravo", "charlie", "delta")]
+    decisions = [
+        asyncio.run(mem.offer([candidate(t, cycle=10 * i)]))[0] for i, t in enumerate(texts)
+    ]
+    for i, d in enumerate(decisions[:3]):
+        assert asyncio.run(mem.tick(10 * i + 2)) == [d.memory_id]
+    penalties = [w for t, w in weights if t == 0.0]
+    assert penalties[1] < penalties[0]
+    assert penalties[2] < penalties[1]
+    assert penalties == pytest.approx([1.0, 1 / 2, 1 / 3])  # one pending at a time: size ratio 1
+    asyncio.run(mem.used([decisions[3].memory_id], 31))
+    assert weights[-1] == (1.0, 1.0)  # the use is rewarded in full
+    (late,) = asyncio.run(mem.offer([candidate(THOUGHT + " Variant echo.", cycle=50)]))
+    assert asyncio.run(mem.tick(52)) == [late.memory_id]
+    assert weights[-1] == (0.0, pytest.approx(2 / 4))  # one reward: penalties weigh more again
+    mem.close()
+
+
 def test_untrusted_inputs_need_a_higher_p() -> None:
     policy = LogisticPolicy({"bias": 0.6}, epsilon=0.0)  # p ≈ 0.65 whatever the features
     features = {k: 0.0 for k in FEATURES} | {"bias": 1.0}
@@ -210,6 +257,42 @@ async def test_a_run_with_learned_admission_traces_p_and_features(tmp_path: Path
     assert all(0.0 <= r.field("p") <= 1.0 for r in decided)
     assert all(set(r.field("features")) == set(FEATURES) for r in decided)
     assert (tmp_path / "store" / "admission.json").exists()
+
+
+async def test_non_winning_proposals_are_offered_when_configured(tmp_path: Path) -> None:
+    def scenario(offer: bool) -> str:
+        return (
+            "goal: plan a reading club for teenagers\n"
+            "agents:\n  - {name: a, role: generator}\n  - {name: b, role: generator}\n"
+            "selection: {policy: score}\n"
+            "workspace: {max_cycles: 4, working_memory_tokens: 400}\n"
+            f"memory: {{path: {tmp_path / str(offer)}, admission: hand-weighted, "
+            f"offer_proposals: {str(offer).lower()}}}\n"
+        )
+
+    decided: dict[bool, list[object]] = {}
+    for offer in (True, False):
+        trace = tmp_path / f"{offer}.jsonl"
+        ws = Workspace(
+            parse_scenario(scenario(offer)),
+            models={"default": FakeModel(final_after=99)},
+            trace_path=trace,
+        )
+        await ws.run()
+        records = list(read_trace(trace))
+        winners = {r.field("winner") for r in records if r.event == "selection"}
+        proposals = [
+            r
+            for r in records
+            if r.event in ("memory.admit", "memory.reject") and r.field("source") == "proposal"
+        ]
+        decided[offer] = proposals
+        if offer:
+            # Two generators, four cycles: the four losers were each offered, none a winner.
+            assert len(proposals) == 4
+            assert all(r.field("candidate") not in winners for r in proposals)
+            assert all(r.field("features")["won"] == 0.0 for r in proposals)
+    assert decided[False] == []
 
 
 def test_training_from_traces_labels_by_later_use(

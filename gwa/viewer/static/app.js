@@ -193,7 +193,7 @@ function renderMemory(data) {
   const items = data.events.map((e) => {
     let text;
     if (e.event === "memory.retrieve") text = `${(e.queries || []).join(" | ")} → ${(e.memories || []).map((m) => `${m.id} (${m.score}) ${m.text || ""}`).join("; ") || "nothing"}`;
-    else if (e.event === "memory.admit" || e.event === "memory.reject") text = `${e.memory_id || e.candidate || ""} p=${str(e.p)} ${e.reason || ""} ${e.text || ""}`;
+    else if (e.event === "memory.admit" || e.event === "memory.reject") text = `${e.memory_id || e.candidate || ""}${e.source === "proposal" ? " (runner-up proposal)" : ""} p=${str(e.p)} ${e.reason || ""} ${e.text || ""}`;
     else if (e.event === "memory.consolidate") text = `${(e.evicted || []).join(", ")} → ${e.summary}: ${e.text || ""}`;
     else text = eventText(e);
     return el("li", { "data-kind": e.event }, el("span", { class: "kind", text: `${e.cycle ?? "–"} ${e.event}` }), text);
