@@ -44,9 +44,21 @@ def add_commands(sub: Any) -> None:
     imp = ms.add_parser("import", help="load an export (ids kept; existing ids are skipped)")
     imp.add_argument("file", type=Path)
 
-    tr = ms.add_parser("train", help="train the learned admission policy from run traces")
-    tr.add_argument("--traces", type=Path, nargs="+", required=True)
+    tr = ms.add_parser(
+        "train", help="train the learned admission policy from run traces or a LoCoMo file"
+    )
+    source = tr.add_mutually_exclusive_group(required=True)
+    source.add_argument("--traces", type=Path, nargs="+", help="run traces (memory.admit/use)")
+    source.add_argument(
+        "--dataset", type=Path, help="LoCoMo-format conversations (trained by usage, as in eval)"
+    )
     tr.add_argument("--horizon", type=int, default=20, help="cycles within which a use counts")
+    tr.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="with --dataset: the share of candidates to keep (default 0.45)",
+    )
 
     ev = sub.add_parser("eval", help="measure retrieval quality")
     es = ev.add_subparsers(dest="eval_command", required=True)
@@ -174,8 +186,43 @@ def _import(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_on_dataset(store: Any, args: argparse.Namespace) -> int:
+    import tempfile
+
+    from gwa.eval.admission import prepare, train_policy
+    from gwa.eval.memory import load_locomo, main_progress
+    from gwa.memory.admission import LogisticPolicy
+    from gwa.memory.embeddings import MiniLMEmbedder
+
+    budget = 0.45 if args.budget is None else args.budget
+    if not 0 < budget <= 1:
+        raise ConfigError(f"--budget must be in (0, 1], got {budget}")
+    conversations = load_locomo(args.dataset)
+    emb = MiniLMEmbedder.shared()
+    prepared = []
+    for conv in conversations:
+        main_progress(f"{conv.id}: embedding {len(conv.turns)} turns")
+        prepared.append(prepare(conv, emb))
+    with tempfile.TemporaryDirectory(prefix="gwa-train-") as tmp:
+        policy, info = train_policy(prepared, budget, Path(tmp))
+    policy.epsilon = LogisticPolicy().epsilon
+    path = store.path / "admission.json" if store.path is not None else Path("admission.json")
+    policy.save(path)
+    print(
+        f"trained on {info['training_turns']} turns of {len(conversations)} conversation(s) "
+        f"({100 * info['used_fraction']:.1f}% used); keeps about {100 * budget:.0f}%; "
+        f"weights in {path}"
+    )
+    return 0
+
+
 def _train(store: Any, args: argparse.Namespace) -> int:
     from gwa.memory.admission import LogisticPolicy, examples_from_traces
+
+    if args.dataset is not None:
+        return _train_on_dataset(store, args)
+    if args.budget is not None:
+        raise ConfigError("--budget applies to --dataset training only")
 
     missing = [str(p) for p in args.traces if not p.is_file()]
     if missing:
@@ -215,7 +262,8 @@ def cmd_memory(args: argparse.Namespace) -> int:
     cmd = args.memory_command
     if cmd == "import" and not args.file.is_file():
         raise ConfigError(f"{args.file}: export file not found")
-    store = _open(args, create=cmd == "import")
+    # import and a dataset-trained policy may start a new store
+    store = _open(args, create=cmd == "import" or getattr(args, "dataset", None) is not None)
     try:
         return _COMMANDS[cmd](store, args)
     finally:

@@ -354,3 +354,23 @@ def test_eval_admission_reports_all_four_policies(tmp_path: Path) -> None:
     assert 0.0 < report["learned"]["stored_fraction"] < 1.0
     assert [t["held_out"] for t in report["training"]] == ["tiny-1", "tiny-2"]
     assert main(["eval", "admission", "--dataset", str(tmp_path / "missing.json")]) == 2
+
+
+def test_memory_train_on_a_locomo_file_writes_the_store_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_eval import CONV
+
+    data = tmp_path / "one.json"
+    data.write_text(json.dumps([CONV]))
+    store = tmp_path / "s"
+    args = ["memory", "--store", str(store), "train", "--dataset", str(data), "--budget", "0.4"]
+    assert main(args) == 0
+    assert "trained on" in capsys.readouterr().out
+    policy = LogisticPolicy.load(store / "admission.json")
+    assert policy.target_rate == 0.4
+    assert list(policy.w) != [COLD_START[k] for k in FEATURES]
+    learned = LearnedAdmission(path=store / "admission.json")
+    assert list(learned.policy.w) == list(policy.w)
+    bad = ["memory", "--store", str(store), "train", "--traces", str(data), "--budget", "0.4"]
+    assert main(bad) == 2  # --budget belongs to --dataset
