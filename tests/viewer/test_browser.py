@@ -330,6 +330,7 @@ def test_admissions_rejections_links_and_role_filter(browser: Browser, tmp_path:
             "candidate": "c3.9",
             "p": 0.12,
             "reason": "instruction-like text from an untrusted source",
+            "features": {"bias": 1.0, "novelty": 0.35, "new_words": 0.4, "won": 0.0},
         }
     )
     path = tmp_path / "memory.jsonl"
@@ -348,6 +349,9 @@ def test_admissions_rejections_links_and_role_filter(browser: Browser, tmp_path:
         assert page.locator("#memory-more").is_hidden()
         reject = page.locator('#memory li[data-kind="memory.reject"]').text_content()
         assert "p=0.12 instruction-like text" in reject
+        features = page.locator('#memory li[data-kind="memory.reject"] details.features')
+        features.locator("summary").click()
+        assert features.text_content() == "featuresnew_words 0.4 · novelty 0.35"  # no zeros
         assert int(page.locator("#graph").get_attribute("data-nodes") or 0) == 200
         assert page.locator("#graph line").count() >= 100
         page.select_option("#f-role", "critic")

@@ -196,7 +196,15 @@ function renderMemory(data) {
     else if (e.event === "memory.admit" || e.event === "memory.reject") text = `${e.memory_id || e.candidate || ""}${e.source === "proposal" ? " (runner-up proposal)" : ""} p=${str(e.p)} ${e.reason || ""} ${e.text || ""}`;
     else if (e.event === "memory.consolidate") text = `${(e.evicted || []).join(", ")} → ${e.summary}: ${e.text || ""}`;
     else text = eventText(e);
-    return el("li", { "data-kind": e.event }, el("span", { class: "kind", text: `${e.cycle ?? "–"} ${e.event}` }), text);
+    const item = el("li", { "data-kind": e.event }, el("span", { class: "kind", text: `${e.cycle ?? "–"} ${e.event}` }), text);
+    if (e.features && typeof e.features === "object") {
+      // What the admission policy saw: the non-zero features, largest first.
+      const shown = Object.entries(e.features)
+        .filter(([k, v]) => k !== "bias" && typeof v === "number" && v !== 0)
+        .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
+      item.append(el("details", { class: "features" }, el("summary", { text: "features" }), shown.map(([k, v]) => `${k} ${v}`).join(" · ")));
+    }
+    return item;
   });
   $("memory").replaceChildren(...(items.length ? items : [el("li", { text: "no memory events in this trace" })]));
   renderGraph(data.events);
