@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python bench/drive_estimators.py
 	$(BIN)/python bench/viewer.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/admission_bounds.py
 	$(BIN)/python bench/mqtt.py
 
 # Re-record the shipped cassettes from the real local model (after changing prompts or schemas).
