@@ -124,7 +124,6 @@ def main() -> None:
             own, _ = train_policy([p], args.budget, folder())
             s_own = scores(own, p)
             insample.append(recall(p, np.argsort(-s_own)[:half].tolist(), folder()))
-            policy.recent = list(policy.recent)
 
             def decide(f: dict[str, float], pol: LogisticPolicy = policy) -> bool:
                 q = pol.p(f)

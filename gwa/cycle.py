@@ -726,32 +726,24 @@ class CycleRunner:
             return
         for d in await self.admission.offer(offered):
             entry = d.candidate.entry
+            stored: dict[str, Any] = {}
             if d.admitted:
-                self.trace.emit(
-                    "memory.admit",
-                    cycle=cycle,
-                    agent=entry.author,
-                    candidate=entry.id,
-                    source=d.candidate.source,
-                    memory_id=d.memory_id,
-                    p=round(d.p, 4),
-                    reason=d.reason,
-                    text=entry.text,
-                    links=[{"type": t, "target": m} for t, m in d.links],
-                    features=dict(d.features),
-                )
-            else:
-                self.trace.emit(
-                    "memory.reject",
-                    cycle=cycle,
-                    agent=entry.author,
-                    candidate=entry.id,
-                    source=d.candidate.source,
-                    p=round(d.p, 4),
-                    reason=d.reason,
-                    text=entry.text,
-                    features=dict(d.features),
-                )
+                stored = {
+                    "memory_id": d.memory_id,
+                    "links": [{"type": t, "target": m} for t, m in d.links],
+                }
+            self.trace.emit(
+                "memory.admit" if d.admitted else "memory.reject",
+                cycle=cycle,
+                agent=entry.author,
+                candidate=entry.id,
+                source=d.candidate.source,
+                p=round(d.p, 4),
+                reason=d.reason,
+                text=entry.text,
+                features=dict(d.features),
+                **stored,
+            )
 
     def _signals(self, winner: Candidate, critiques: Sequence[Critique]) -> dict[str, float]:
         """What the cycle knew about a candidate: its mean critic score and the diversity H."""

@@ -54,7 +54,7 @@ def _candidate(conv: Conversation, i: int) -> AdmissionCandidate:
     """A turn as the workspace would offer it: its author and what was said (the stored memory
     also carries the speaker's name and the session date)."""
     turn = conv.turns[i]
-    entry = make_entry(turn.dia_id, i, turn.speaker, "thought", turn.said or turn.text)
+    entry = make_entry(turn.dia_id, i, turn.speaker, "thought", turn.said)
     return AdmissionCandidate(entry, conv.id, "evicted")
 
 
@@ -189,15 +189,16 @@ def evaluate_admission(
         if held is not None:
             shared_policy, info = train_policy(held, budget, root / "train")
             training.append({"on": str(train), **info})
+            trained_recent = list(shared_policy.recent)
         for n, p in enumerate(data):
             t0 = time.perf_counter()
             if shared_policy is not None:
                 learned = shared_policy
+                learned.recent = list(trained_recent)  # each stream starts from training
             else:
                 others = [d for d in data if d is not p]
                 learned, info = train_policy(others, budget, root / f"loo-{n}")
                 training.append({"held_out": p.conv.id, **info})
-            learned.recent = list(learned.recent)
 
             def learned_decides(f: dict[str, float], pol: LogisticPolicy = learned) -> bool:
                 p = pol.p(f)

@@ -35,8 +35,8 @@ class Turn:
     dia_id: str
     text: str
     context: str
-    speaker: str = ""
-    said: str = ""
+    speaker: str
+    said: str
     """What the speaker said (with the image caption), without the name and the date."""
 
 

@@ -141,7 +141,7 @@ class Lexicon:
 
     Every candidate is observed, admitted or not: a word is *new* if no earlier candidate used
     it, and *unseen recently* if none of the last ``window`` candidates did. It keeps at most
-    ``max_words`` words (the least recently seen go first) and persists as JSON.
+    ``max_words`` words (past that, the least recently seen tenth goes) and persists as JSON.
     """
 
     def __init__(self, *, window: int = 50, max_words: int = 100_000) -> None:
@@ -158,8 +158,8 @@ class Lexicon:
         for w in words:
             self.last[w] = self.position
         self.position += 1
-        if len(self.last) > self.max_words:
-            keep = sorted(self.last.items(), key=lambda kv: kv[1])[-self.max_words :]
+        if len(self.last) > self.max_words:  # forget the least recently seen, a tenth at once
+            keep = sorted(self.last.items(), key=lambda kv: kv[1])[-(self.max_words * 9 // 10) :]
             self.last = dict(keep)
         return {  # counts in tens, capped so one very long text cannot dominate
             "new_words": min(3.0, len(new) / 10.0),

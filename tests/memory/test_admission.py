@@ -185,9 +185,12 @@ def test_the_lexicon_counts_words_new_to_the_stream_and_words_not_seen_recently(
     assert later["unseen_recently"] == pytest.approx(0.1)
     lex.save(tmp_path / "lex.json")
     assert Lexicon.load(tmp_path / "lex.json").observe("Biscuit")["new_words"] == 0.0
-    small = Lexicon(max_words=3)
-    small.observe("alpha bravo charlie delta echo")
-    assert len(small.last) == 3
+    small = Lexicon(max_words=10)
+    small.observe("alpha bravo charlie delta echo foxtrot golf hotel india juliet")
+    assert len(small.last) == 10
+    small.observe("zulu")  # over the cap: the least recently seen tenth is forgotten
+    assert len(small.last) == 9
+    assert "zulu" in small.last
 
 
 def test_learned_admission_keeps_its_lexicon_across_runs(tmp_path: Path) -> None:
@@ -303,26 +306,17 @@ def test_training_from_traces_labels_by_later_use(
     good = {k: 0.0 for k in FEATURES} | {"bias": 1.0, "novelty": 0.9, "long": 0.8}
     bad = {k: 0.0 for k in FEATURES} | {"bias": 1.0, "duplicate": 1.0}
     for i in range(6):
-        writer.emit(
-            "memory.admit",
-            cycle=i,
-            memory_id=f"g{i}",
-            p=0.5,
-            reason="",
-            text="useful thing " * 5,
-            links=[],
-            features=good,
-        )
-        writer.emit(
-            "memory.admit",
-            cycle=i,
-            memory_id=f"b{i}",
-            p=0.5,
-            reason="",
-            text="noise " * 20,
-            links=[],
-            features=bad,
-        )
+        for prefix, text, features in (("g", "useful thing " * 5, good), ("b", "noise " * 20, bad)):
+            writer.emit(
+                "memory.admit",
+                cycle=i,
+                memory_id=f"{prefix}{i}",
+                p=0.5,
+                reason="",
+                text=text,
+                links=[],
+                features=features,
+            )
         writer.emit("memory.use", cycle=i + 2, memories=[f"g{i}"], credited=[])
     writer.close()
     xs, ys, ws = examples_from_traces([trace], horizon=5)
