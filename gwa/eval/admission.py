@@ -238,7 +238,28 @@ def evaluate_admission(
     report["learned"]["recall_vs_admit_all"] = (
         round(report["learned"][f"recall@{K}"] / base, 4) if base else None
     )
+    ci = ratio_ci(
+        np.array([r for _, r in rows["learned"]]), np.array([r for _, r in rows["admit-all"]])
+    )
+    report["learned"]["recall_vs_admit_all_ci95"] = ci
     return report
+
+
+def ratio_ci(
+    learned: np.ndarray, admit_all: np.ndarray, *, draws: int = 2000, seed: int = 0
+) -> list[float] | None:
+    """95% interval of mean(learned) / mean(admit_all) by a paired bootstrap over questions.
+
+    It shows how much of a difference between policies is question sampling; it does not cover
+    the variation between conversations (there are few of them)."""
+    if len(learned) == 0 or admit_all.sum() == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(learned), size=(draws, len(learned)))
+    num = learned[idx].mean(axis=1)
+    den = admit_all[idx].mean(axis=1)
+    ratios = num[den > 0] / den[den > 0]
+    return [round(float(q), 4) for q in np.quantile(ratios, [0.025, 0.975])]
 
 
 def format_admission(report: dict[str, Any]) -> str:
@@ -252,5 +273,7 @@ def format_admission(report: dict[str, Any]) -> str:
         lines.append(f"{name:16}{100 * r['stored_fraction']:8.1f}%{r['recall@10']:8.1f}")
     ratio = report["learned"].get("recall_vs_admit_all")
     if ratio is not None:
-        lines.append(f"learned keeps {100 * ratio:.1f}% of admit-all's recall@10")
+        ci = report["learned"].get("recall_vs_admit_all_ci95")
+        band = f" (95% CI {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%, questions resampled)" if ci else ""
+        lines.append(f"learned keeps {100 * ratio:.1f}% of admit-all's recall@10{band}")
     return "\n".join(lines)

@@ -42,6 +42,7 @@ FEATURES = (
     "proper_nouns",
     "has_number",
     "is_question",
+    "question_share",
     "content_ratio",
     "long",
     "image",
@@ -74,6 +75,7 @@ COLD_START = {
     "proper_nouns": 0.3,
     "has_number": 0.3,
     "is_question": -0.3,
+    "question_share": -0.3,
     "content_ratio": 0.5,
     "long": 0.5,
     "image": 0.3,
@@ -119,6 +121,7 @@ _REACTION = re.compile(
 )
 _FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me)\b", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"\bmy\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^.!?]*[^.!?\s][^.!?]*[.!?]*")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+")
 _STOP = STOPWORDS | {
     # Conversational fillers carry no content either.
@@ -191,6 +194,10 @@ def text_features(text: str) -> dict[str, float]:
     """Features of the text alone."""
     words = _WORDS.findall(text)
     n = max(1, len(words))
+    # A turn that only asks holds no fact; one that tells and then asks ("I started running.
+    # What about you?") does, so questions count by sentence, not by the last character.
+    sentences = [s.strip() for s in _SENTENCE.findall(text.split("[shared image", 1)[0])]
+    asked = sum(1 for s in sentences if s.endswith("?"))
     proper = sum(1 for i, w in enumerate(words) if i > 0 and w[0].isupper())
     content = sum(1 for w in words if w.lower() not in _STOP and len(w) > 2)
     return {
@@ -203,7 +210,8 @@ def text_features(text: str) -> dict[str, float]:
         "log_tokens": math.log1p(len(words)) / 5.0,
         "proper_nouns": min(1.0, proper / 3.0),
         "has_number": 1.0 if any(w.isdigit() for w in words) else 0.0,
-        "is_question": 1.0 if text.rstrip().endswith("?") else 0.0,
+        "is_question": 1.0 if sentences and asked == len(sentences) else 0.0,
+        "question_share": asked / max(1, len(sentences)),
         "content_ratio": content / n,
         "long": min(1.0, len(words) / 40.0),
         "image": 1.0 if "[shared image" in text else 0.0,

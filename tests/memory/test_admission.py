@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gwa import Workspace, parse_scenario, read_trace
@@ -20,6 +21,7 @@ from gwa.memory.admission import (
     TrustBook,
     examples_from_traces,
     instruction_like,
+    text_features,
 )
 from gwa.memory.shared import LearnedAdmission, SharedMemory
 from gwa.memory.store import LongTermMemory, NewMemory
@@ -332,6 +334,29 @@ def test_training_from_traces_labels_by_later_use(
     assert policy.p(good) > policy.p(bad)
 
 
+def test_questions_count_by_sentence_so_telling_then_asking_is_not_a_bare_question() -> None:
+    asks = text_features("Wow! What got you into running?")
+    tells = text_features("I started running last month. It clears my head. What about you?")
+    only = text_features("Where? When did it start?")
+    assert (only["is_question"], only["question_share"]) == (1.0, 1.0)
+    assert (asks["is_question"], asks["question_share"]) == (0.0, 0.5)
+    assert tells["is_question"] == 0.0
+    assert tells["question_share"] == pytest.approx(1 / 3)
+    # An image caption is not part of what was said.
+    assert text_features("Look! [shared image: is this a cat?]")["question_share"] == 0.0
+
+
+def test_the_ratio_interval_resamples_questions_in_pairs() -> None:
+    from gwa.eval.admission import ratio_ci
+
+    base = np.array([1.0, 0.5, 1.0, 0.0, 1.0, 1.0, 0.5, 1.0])
+    assert ratio_ci(base, base) == [1.0, 1.0]  # the same recall per question: no spread
+    lower = base * np.array([1, 1, 0, 1, 1, 0, 1, 1])
+    lo, hi = ratio_ci(lower, base) or (0.0, 0.0)
+    assert lo < float(lower.mean() / base.mean()) < hi <= 1.0
+    assert ratio_ci(np.zeros(3), np.zeros(3)) is None
+
+
 def test_eval_admission_reports_all_four_policies(tmp_path: Path) -> None:
     from test_eval import CONV
 
@@ -346,6 +371,8 @@ def test_eval_admission_reports_all_four_policies(tmp_path: Path) -> None:
     assert report["admit-all"]["stored_fraction"] == 1.0
     assert report["admit-none"] == report["admit-none"] | {"stored_fraction": 0.0, "recall@10": 0.0}
     assert 0.0 < report["learned"]["stored_fraction"] < 1.0
+    lo, hi = report["learned"]["recall_vs_admit_all_ci95"]
+    assert lo <= report["learned"]["recall_vs_admit_all"] <= hi
     assert [t["held_out"] for t in report["training"]] == ["tiny-1", "tiny-2"]
     assert main(["eval", "admission", "--dataset", str(tmp_path / "missing.json")]) == 2
 
