@@ -8,6 +8,7 @@ not in order of arrival, so a replayed run writes the same events as the recorde
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -154,6 +155,16 @@ class RunState:
 
 Status = Literal["answered", "max_cycles", "budget", "timeout", "stopped", "stalled"]
 """How a run ended."""
+
+
+_REPEAT = re.compile(r"^(.+?)(?: \1)+$")
+
+
+def repeated_phrase(text: str) -> bool:
+    """Whether ``text`` is one phrase said over and over ("They're... They're..."), ignoring
+    case and punctuation; a one-word answer ("42") is not."""
+    words = " ".join(re.findall(r"[\w'’]+", text.lower()))
+    return bool(_REPEAT.match(words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -651,13 +662,22 @@ class CycleRunner:
     async def _respond(self, t: int, winner: Candidate) -> None:
         responders = self.by_phase[Phase.RESPOND]
         answer, by = winner.text, winner.agent
+        extra: dict[str, Any] = {}
         if responders:
             b = Broadcast(self.run_id, t, self.goal, self.s.identity, self.memory.entries, winner)
             results = await self._phase(Phase.RESPOND, Request(Phase.RESPOND, b, 0.0), responders)
             if results:
-                answer, by = results[0][1]["answer"], results[0][0].name
+                said, name = results[0][1]["answer"], results[0][0].name
+                if repeated_phrase(said):
+                    # A small model under a schema sometimes loops on one phrase; the winner
+                    # is a real thought, so it answers instead (the trace keeps both).
+                    extra = {
+                        "rejected": {"agent": name, "answer": said, "why": "one phrase repeated"}
+                    }
+                else:
+                    answer, by = said, name
         self.outputs.append(answer)
-        self.trace.emit("response", cycle=t, agent=by, answer=answer, winner=winner.id)
+        self.trace.emit("response", cycle=t, agent=by, answer=answer, winner=winner.id, **extra)
         await self.state.publish_output(answer, t)
 
     async def _consolidate(self, b: Broadcast) -> None:

@@ -223,6 +223,34 @@ async def test_final_answer_always_answers_at_the_cycle_limit(trace_file: Path) 
     assert result.answer == "Answer to g"
 
 
+async def test_an_answer_that_repeats_one_phrase_gives_way_to_the_winner(
+    trace_file: Path,
+) -> None:
+    """A responder looping on one phrase does not become the answer; the trace keeps it."""
+
+    def model(request: ChatRequest) -> str:
+        if "responder" in request.messages[0].content:
+            return json.dumps({"answer": "They're... They're..."})
+        return candidates("Host a monthly manga club run by teen volunteers.")
+
+    text = (
+        "goal: g\nagents:\n  - {name: g, role: generator}\n  - {name: r, role: responder}\n"
+        "selection: {policy: score}\nworkspace: {max_cycles: 1, final_answer: always}\n"
+    )
+    ws = Workspace(
+        parse_scenario(text), models={"default": FunctionModel(model)}, trace_path=trace_file
+    )
+    result = await ws.run()
+    assert result.answer == "Host a monthly manga club run by teen volunteers."
+    response = kinds(trace_file, "response")[0]
+    assert response.agent == "g"
+    assert response.field("rejected") == {
+        "agent": "r",
+        "answer": "They're... They're...",
+        "why": "one phrase repeated",
+    }
+
+
 async def test_external_stop_from_python_and_from_the_control_topic(trace_file: Path) -> None:
     """ws.stop() and a 'stop' envelope on the control topic both end the run as stopped."""
     model = FakeModel(final_after=10**6, latency_s=0.01)
