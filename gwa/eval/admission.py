@@ -259,6 +259,8 @@ def ratio_ci(
     num = learned[idx].mean(axis=1)
     den = admit_all[idx].mean(axis=1)
     ratios = num[den > 0] / den[den > 0]
+    if ratios.size == 0:
+        return None
     return [round(float(q), 4) for q in np.quantile(ratios, [0.025, 0.975])]
 
 

@@ -121,7 +121,7 @@ _REACTION = re.compile(
 )
 _FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me)\b", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"\bmy\b", re.IGNORECASE)
-_SENTENCE = re.compile(r"[^.!?]*[^.!?\s][^.!?]*[.!?]*")
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+")
 _STOP = STOPWORDS | {
     # Conversational fillers carry no content either.
@@ -196,7 +196,8 @@ def text_features(text: str) -> dict[str, float]:
     n = max(1, len(words))
     # A turn that only asks holds no fact; one that tells and then asks ("I started running.
     # What about you?") does, so questions count by sentence, not by the last character.
-    sentences = [s.strip() for s in _SENTENCE.findall(text.split("[shared image", 1)[0])]
+    said = text.split("[shared image", 1)[0]
+    sentences = [s.strip() for s in _SENTENCE.findall(said) if any(c.isalnum() for c in s)]
     asked = sum(1 for s in sentences if s.endswith("?"))
     proper = sum(1 for i, w in enumerate(words) if i > 0 and w[0].isupper())
     content = sum(1 for w in words if w.lower() not in _STOP and len(w) > 2)
