@@ -57,7 +57,7 @@ def add_commands(sub: Any) -> None:
         "--budget",
         type=float,
         default=None,
-        help="with --dataset: the share of candidates to keep (default 0.45)",
+        help="with --dataset: the threshold keeps this share of the training turns (default 0.45)",
     )
 
     ev = sub.add_parser("eval", help="measure retrieval quality")
@@ -72,7 +72,10 @@ def add_commands(sub: Any) -> None:
         "--train", type=Path, help="train the learned policy here (default: leave one out)"
     )
     ea.add_argument(
-        "--budget", type=float, default=0.45, help="share of turns the learned policy aims to keep"
+        "--budget",
+        type=float,
+        default=0.45,
+        help="the learned threshold keeps this share of the training turns",
     )
     ea.add_argument("--json", type=Path, dest="json_out", help="also write the report here")
 
@@ -210,8 +213,8 @@ def _train_on_dataset(store: Any, args: argparse.Namespace) -> int:
     policy.save(path)
     print(
         f"trained on {info['training_turns']} turns of {len(conversations)} conversation(s) "
-        f"({100 * info['used_fraction']:.1f}% used); keeps about {100 * budget:.0f}%; "
-        f"weights in {path}"
+        f"({100 * info['used_fraction']:.1f}% used); threshold p ≥ {info['threshold']:.3f} "
+        f"(it kept {100 * budget:.0f}% of the training turns); weights in {path}"
     )
     return 0
 

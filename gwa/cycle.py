@@ -29,6 +29,7 @@ from gwa.memory import (
     extractive_summary,
     make_entry,
 )
+from gwa.memory.admission import question_share
 from gwa.scenario import AgentSpec, Scenario
 from gwa.selection import novelty, select_by_score, shortlist
 from gwa.trace import TraceWriter
@@ -155,6 +156,14 @@ class RunState:
 
 Status = Literal["answered", "max_cycles", "budget", "timeout", "stopped", "stalled"]
 """How a run ended."""
+
+
+def replies_to_question(b: Broadcast) -> float:
+    """How much the broadcast a thought answers asked something: the largest question share
+    of the last winner and the new inputs (an admission signal: a reply to a question usually
+    carries the answer)."""
+    asked = [b.winner.text] if b.winner is not None else []
+    return max((question_share(t) for t in [*asked, *b.inputs]), default=0.0)
 
 
 _REPEAT = re.compile(r"^(.+?)(?: \1)+$")
@@ -455,7 +464,12 @@ class CycleRunner:
             self._provenance[winner.id] = (
                 self._role_of(winner.agent),
                 refs,
-                {"salience": winner.salience, "won": 1.0, **self._signals(winner, critiques)},
+                {
+                    "salience": winner.salience,
+                    "won": 1.0,
+                    "replies_to_question": replies_to_question(b),
+                    **self._signals(winner, critiques),
+                },
             )
             if refs:
                 credit = getattr(self.admission, "used", None)
@@ -733,7 +747,12 @@ class CycleRunner:
                 "proposal",
                 self._role_of(c.agent),
                 tuple(cited(c.text, b.memories)),
-                {"salience": c.salience, "won": 0.0, **self._signals(c, critiques)},
+                {
+                    "salience": c.salience,
+                    "won": 0.0,
+                    "replies_to_question": replies_to_question(b),
+                    **self._signals(c, critiques),
+                },
             )
             for c in candidates
             if winner is None or c.id != winner.id

@@ -9,7 +9,9 @@ The learned policy is trained by usage, never on the conversation it is evaluate
 training conversation every turn is stored, the questions are asked, and a turn retrieved in
 the top 10 for a question whose evidence it is counts as *used* (label 1); the others are label 0
 with the weight of one item (the budget here counts items, not tokens). The admission
-threshold is the p that would store ``budget`` of the training turns. With ``--train FILE`` the
+threshold is the p that would have stored ``budget`` of the training turns, and it stays fixed
+while the evaluated turns stream: a conversation with more worth keeping stores more than one
+with less (a running quota per stream, tried before, threw that away). With ``--train FILE`` the
 policy trains on that file; without, on the dataset's other conversations (leave one out).
 """
 
@@ -25,8 +27,14 @@ from typing import Any
 import numpy as np
 
 from gwa.errors import ConfigError
-from gwa.eval.memory import Conversation, load_locomo
-from gwa.memory.admission import Lexicon, LogisticPolicy, candidate_features, hand_score
+from gwa.eval.memory import Conversation, Turn, load_locomo
+from gwa.memory.admission import (
+    Lexicon,
+    LogisticPolicy,
+    candidate_features,
+    hand_score,
+    question_share,
+)
 from gwa.memory.embeddings import MiniLMEmbedder, Vectors
 from gwa.memory.store import LongTermMemory, NewMemory
 from gwa.memory.working import AdmissionCandidate, make_entry
@@ -50,12 +58,20 @@ def prepare(conv: Conversation, emb: MiniLMEmbedder) -> Prepared:
     return Prepared(conv, vectors, questions)
 
 
+def _session(turn: Turn) -> str:
+    return turn.dia_id.split(":", 1)[0]
+
+
 def _candidate(conv: Conversation, i: int) -> AdmissionCandidate:
-    """A turn as the workspace would offer it: its author and what was said (the stored memory
-    also carries the speaker's name and the session date)."""
+    """A turn as the workspace would offer it: its author, what was said (the stored memory
+    also carries the speaker's name and the session date) and what it replied to (the turn
+    before it in the same session, as a thought replies to the broadcast before it)."""
     turn = conv.turns[i]
     entry = make_entry(turn.dia_id, i, turn.speaker, "thought", turn.said)
-    return AdmissionCandidate(entry, conv.id, "evicted")
+    before = conv.turns[i - 1] if i > 0 else None
+    replied = before.said if before is not None and _session(before) == _session(turn) else ""
+    signals = {"replies_to_question": question_share(replied)}
+    return AdmissionCandidate(entry, conv.id, "evicted", signals=signals)
 
 
 def _features(p: Prepared, i: int, stored: list[int], lexicon: Lexicon) -> dict[str, float]:
@@ -145,12 +161,13 @@ def train_policy(
         xs += f
         ys += y
         ws += w
-    policy = LogisticPolicy(epsilon=0.0, target_rate=budget)
+    policy = LogisticPolicy(epsilon=0.0)
     policy.fit(xs, ys, ws, from_scratch=True)
     ps = sorted((policy.p(f) for f in xs), reverse=True)
     cut = max(0, min(len(ps) - 1, int(budget * len(ps)) - 1))
-    policy.threshold = ps[cut] if ps else 0.5
-    policy.recent = [policy.p(f) for f in xs][-500:]  # the budget starts from training
+    # Midway between the last kept and the first dropped p, so the weights' rounding when saved
+    # cannot move a training turn across it.
+    policy.threshold = (ps[cut] + ps[cut + 1]) / 2 if cut + 1 < len(ps) else ps[cut] if ps else 0.5
     info = {
         "training_turns": len(xs),
         "used_fraction": round(float(np.mean(ys)), 4) if ys else 0.0,
@@ -181,6 +198,7 @@ def evaluate_admission(
         )
     rows: dict[str, list[tuple[int, float]]] = {p: [] for p in POLICIES}
     stored_n: dict[str, int] = dict.fromkeys(POLICIES, 0)
+    per_conv: dict[str, dict[str, float]] = {name: {} for name in POLICIES}
     total = 0
     training: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="gwa-admission-") as tmp:
@@ -189,12 +207,10 @@ def evaluate_admission(
         if held is not None:
             shared_policy, info = train_policy(held, budget, root / "train")
             training.append({"on": str(train), **info})
-            trained_recent = list(shared_policy.recent)
         for n, p in enumerate(data):
             t0 = time.perf_counter()
             if shared_policy is not None:
                 learned = shared_policy
-                learned.recent = list(trained_recent)  # each stream starts from training
             else:
                 others = [d for d in data if d is not p]
                 learned, info = train_policy(others, budget, root / f"loo-{n}")
@@ -214,6 +230,7 @@ def evaluate_admission(
             for name, decide in deciders.items():
                 stored, _ = _stream(p, decide)
                 stored_n[name] += len(stored)
+                per_conv[name][p.conv.id] = round(len(stored) / max(1, len(p.conv.turns)), 4)
                 rows[name] += _recall(p, stored, root / f"{n}-{name}")
             say(f"{p.conv.id}: {len(p.conv.turns)} turns, {time.perf_counter() - t0:.1f}s")
     report: dict[str, Any] = {
@@ -228,6 +245,7 @@ def evaluate_admission(
         cats = sorted({c for c, _ in rows[name]})
         report[name] = {
             "stored_fraction": round(stored_n[name] / max(1, total), 4),
+            "stored_by_conversation": per_conv[name],
             f"recall@{K}": round(100 * float(np.mean(recall)), 2) if recall else 0.0,
             "by_category": {
                 str(c): round(100 * float(np.mean([r for cc, r in rows[name] if cc == c])), 2)

@@ -49,6 +49,7 @@ FEATURES = (
     "self_event",
     "role_generator",
     "role_input",
+    "replies_to_question",
     "new_words",
     "new_ratio",
     "unseen_recently",
@@ -82,6 +83,7 @@ COLD_START = {
     "self_event": 0.3,
     "role_generator": 0.2,
     "role_input": 0.0,
+    "replies_to_question": 0.5,
     "new_words": 0.8,
     "new_ratio": 0.5,
     "unseen_recently": 0.4,
@@ -190,15 +192,26 @@ class Lexicon:
         return lex
 
 
+def _asking(text: str) -> tuple[int, int]:
+    """(sentences, questions among them) of what was said (an image caption is not said)."""
+    said = text.split("[shared image", 1)[0]
+    sentences = [s.strip() for s in _SENTENCE.findall(said) if any(c.isalnum() for c in s)]
+    return len(sentences), sum(1 for s in sentences if s.endswith("?"))
+
+
+def question_share(text: str) -> float:
+    """The share of a text's sentences that ask something (0 for no sentence)."""
+    n, asked = _asking(text)
+    return asked / max(1, n)
+
+
 def text_features(text: str) -> dict[str, float]:
     """Features of the text alone."""
     words = _WORDS.findall(text)
     n = max(1, len(words))
     # A turn that only asks holds no fact; one that tells and then asks ("I started running.
     # What about you?") does, so questions count by sentence, not by the last character.
-    said = text.split("[shared image", 1)[0]
-    sentences = [s.strip() for s in _SENTENCE.findall(said) if any(c.isalnum() for c in s)]
-    asked = sum(1 for s in sentences if s.endswith("?"))
+    sentences, asked = _asking(text)
     proper = sum(1 for i, w in enumerate(words) if i > 0 and w[0].isupper())
     content = sum(1 for w in words if w.lower() not in _STOP and len(w) > 2)
     return {
@@ -211,8 +224,8 @@ def text_features(text: str) -> dict[str, float]:
         "log_tokens": math.log1p(len(words)) / 5.0,
         "proper_nouns": min(1.0, proper / 3.0),
         "has_number": 1.0 if any(w.isdigit() for w in words) else 0.0,
-        "is_question": 1.0 if sentences and asked == len(sentences) else 0.0,
-        "question_share": asked / max(1, len(sentences)),
+        "is_question": 1.0 if sentences and asked == sentences else 0.0,
+        "question_share": asked / max(1, sentences),
         "content_ratio": content / n,
         "long": min(1.0, len(words) / 40.0),
         "image": 1.0 if "[shared image" in text else 0.0,
@@ -241,6 +254,8 @@ def candidate_features(
         "duplicate": 1.0 if novelty < 0.05 else 0.0,
         "role_generator": 1.0 if c.role == "generator" else 0.0,
         "role_input": 1.0 if c.entry.kind == "input" else 0.0,
+        # What it answered: a reply to a question usually carries the answer, a fact.
+        "replies_to_question": float(s.get("replies_to_question", 0.0)),
     }
     out.update(text_features(c.entry.text))
     out.update(

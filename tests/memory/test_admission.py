@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from gwa import Workspace, parse_scenario, read_trace
-from gwa.agents.testing import FakeModel
+from gwa.agents.models import ChatRequest
+from gwa.agents.testing import FakeModel, FunctionModel
 from gwa.cli import main
 from gwa.memory import AdmissionCandidate, make_entry
 from gwa.memory.admission import (
@@ -264,6 +265,40 @@ async def test_a_run_with_learned_admission_traces_p_and_features(tmp_path: Path
     assert (tmp_path / "store" / "admission.json").exists()
 
 
+async def test_a_thought_that_answers_a_question_carries_that_to_admission(
+    tmp_path: Path,
+) -> None:
+    said = iter(
+        [
+            "What should the teen club read first, and who picks?",
+            "Start with a graphic novel that everyone can finish within a week.",
+            "Let the members vote on the second book at the first meeting.",
+            "Ask the local comic shop to lend signed copies for the opening night.",
+        ]
+    )
+
+    def model(request: ChatRequest) -> str:
+        return json.dumps({"candidates": [{"text": next(said), "final": False}]})
+
+    text = (
+        "goal: plan a reading club for teenagers\n"
+        "agents:\n  - {name: g, role: generator}\n"
+        "selection: {policy: score}\n"
+        "workspace: {max_cycles: 4, working_memory_tokens: 30}\n"
+        f"memory: {{path: {tmp_path / 'store'}, admission: learned, exploration: 0}}\n"
+    )
+    trace = tmp_path / "t.jsonl"
+    ws = Workspace(parse_scenario(text), models={"default": FunctionModel(model)}, trace_path=trace)
+    await ws.run()
+    replies = {
+        r.field("text"): r.field("features")["replies_to_question"]
+        for r in read_trace(trace)
+        if r.event in ("memory.admit", "memory.reject")
+    }
+    assert replies["What should the teen club read first, and who picks?"] == 0.0
+    assert replies["Start with a graphic novel that everyone can finish within a week."] == 1.0
+
+
 async def test_non_winning_proposals_are_offered_when_configured(tmp_path: Path) -> None:
     def scenario(offer: bool) -> str:
         return (
@@ -346,6 +381,23 @@ def test_questions_count_by_sentence_so_telling_then_asking_is_not_a_bare_questi
     assert text_features("Look! [shared image: is this a cat?]")["question_share"] == 0.0
 
 
+def test_a_turn_replies_to_the_turn_before_it_in_the_same_session_only(tmp_path: Path) -> None:
+    from test_eval import CONV
+
+    from gwa.eval.admission import _candidate
+    from gwa.eval.memory import load_locomo
+
+    conv = json.loads(json.dumps(CONV))
+    conv["conversation"]["session_1"][0]["text"] = "Guess what I adopted?"
+    conv["conversation"]["session_1"][2]["text"] = "Did you see it?"
+    (path := tmp_path / "c.json").write_text(json.dumps([conv]))
+    (c,) = load_locomo(path)
+    replies = [_candidate(c, i).signals["replies_to_question"] for i in range(len(c.turns))]
+    # D1:2 answers D1:1's question; D2:1 opens a new session, so D1:3's question is not its.
+    assert [t.dia_id for t in c.turns] == ["D1:1", "D1:2", "D1:3", "D2:1", "D2:2"]
+    assert replies == [0.0, 1.0, 0.0, 0.0, 0.0]
+
+
 def test_the_ratio_interval_resamples_questions_in_pairs() -> None:
     from gwa.eval.admission import ratio_ci
 
@@ -389,7 +441,15 @@ def test_memory_train_on_a_locomo_file_writes_the_store_policy(
     assert main(args) == 0
     assert "trained on" in capsys.readouterr().out
     policy = LogisticPolicy.load(store / "admission.json")
-    assert policy.target_rate == 0.4
+    # A fixed threshold: the p that kept 40% of the training turns (2 of these 5).
+    assert policy.target_rate is None
+    from gwa.eval.admission import _stream, prepare
+    from gwa.eval.memory import load_locomo
+    from gwa.memory.embeddings import MiniLMEmbedder
+
+    (conv,) = load_locomo(data)
+    _, feats = _stream(prepare(conv, MiniLMEmbedder.shared()), lambda f: True)
+    assert sum(policy.p(f) >= policy.threshold for f in feats) == 2
     assert list(policy.w) != [COLD_START[k] for k in FEATURES]
     learned = LearnedAdmission(path=store / "admission.json")
     assert list(learned.policy.w) == list(policy.w)
