@@ -220,7 +220,7 @@ class MemorySpec(_Spec):
     budget: float | None = Field(default=None, gt=0.0, le=1.0)
     """learned: keep about this share of the candidates (the threshold follows the running
     quantile of p), so learning changes *which* candidates are kept, not how many; unset, a
-    fixed threshold of 0.5."""
+    fixed threshold (0.5, or the one `gwa memory train --dataset` saved with the weights)."""
     exploration: float = Field(default=0.05, ge=0.0, le=1.0)
     """learned: ε, the chance of admitting a rejected candidate while learning."""
     horizon_cycles: int = Field(default=20, ge=1)
