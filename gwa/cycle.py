@@ -8,7 +8,6 @@ not in order of arrival, so a replayed run writes the same events as the recorde
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -164,16 +163,6 @@ def replies_to_question(b: Broadcast) -> float:
     carries the answer)."""
     asked = [b.winner.text] if b.winner is not None else []
     return max((question_share(t) for t in [*asked, *b.inputs]), default=0.0)
-
-
-_REPEAT = re.compile(r"^(.+?)(?: \1)+$")
-
-
-def repeated_phrase(text: str) -> bool:
-    """Whether ``text`` is one phrase said over and over ("They're... They're..."), ignoring
-    case and punctuation; a one-word answer ("42") is not."""
-    words = " ".join(re.findall(r"[\w'’]+", text.lower()))
-    return bool(_REPEAT.match(words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -676,22 +665,13 @@ class CycleRunner:
     async def _respond(self, t: int, winner: Candidate) -> None:
         responders = self.by_phase[Phase.RESPOND]
         answer, by = winner.text, winner.agent
-        extra: dict[str, Any] = {}
         if responders:
             b = Broadcast(self.run_id, t, self.goal, self.s.identity, self.memory.entries, winner)
             results = await self._phase(Phase.RESPOND, Request(Phase.RESPOND, b, 0.0), responders)
             if results:
-                said, name = results[0][1]["answer"], results[0][0].name
-                if repeated_phrase(said):
-                    # A small model under a schema sometimes loops on one phrase; the winner
-                    # is a real thought, so it answers instead (the trace keeps both).
-                    extra = {
-                        "rejected": {"agent": name, "answer": said, "why": "one phrase repeated"}
-                    }
-                else:
-                    answer, by = said, name
+                answer, by = results[0][1]["answer"], results[0][0].name
         self.outputs.append(answer)
-        self.trace.emit("response", cycle=t, agent=by, answer=answer, winner=winner.id, **extra)
+        self.trace.emit("response", cycle=t, agent=by, answer=answer, winner=winner.id)
         await self.state.publish_output(answer, t)
 
     async def _consolidate(self, b: Broadcast) -> None:
@@ -740,6 +720,7 @@ class CycleRunner:
     ) -> None:
         """Offer the proposals that did not win to long-term memory (memory.offer_proposals):
         a good runner-up need not be lost because another thought won this cycle."""
+        replied = replies_to_question(b)
         offered = [
             AdmissionCandidate(
                 make_entry(c.id, t, c.agent, "thought", c.text),
@@ -750,7 +731,7 @@ class CycleRunner:
                 {
                     "salience": c.salience,
                     "won": 0.0,
-                    "replies_to_question": replies_to_question(b),
+                    "replies_to_question": replied,
                     **self._signals(c, critiques),
                 },
             )

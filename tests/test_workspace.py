@@ -226,7 +226,8 @@ async def test_final_answer_always_answers_at_the_cycle_limit(trace_file: Path) 
 async def test_an_answer_that_repeats_one_phrase_gives_way_to_the_winner(
     trace_file: Path,
 ) -> None:
-    """A responder looping on one phrase does not become the answer; the trace keeps it."""
+    """A responder looping on one phrase is rejected like unparseable output (asked once more,
+    then traced as an error); the winner answers."""
 
     def model(request: ChatRequest) -> str:
         if "responder" in request.messages[0].content:
@@ -242,13 +243,13 @@ async def test_an_answer_that_repeats_one_phrase_gives_way_to_the_winner(
     )
     result = await ws.run()
     assert result.answer == "Host a monthly manga club run by teen volunteers."
-    response = kinds(trace_file, "response")[0]
+    (response,) = kinds(trace_file, "response")
     assert response.agent == "g"
-    assert response.field("rejected") == {
-        "agent": "r",
-        "answer": "They're... They're...",
-        "why": "one phrase repeated",
-    }
+    (error,) = kinds(trace_file, "agent.error")
+    assert error.agent == "r"
+    assert error.field("error_type") == "RoleOutputError"
+    assert "only repeats one phrase" in error.field("error")
+    assert [c.field("attempt") for c in kinds(trace_file, "model.call") if c.agent == "r"] == [1, 2]
 
 
 async def test_external_stop_from_python_and_from_the_control_topic(trace_file: Path) -> None:

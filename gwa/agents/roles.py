@@ -11,12 +11,22 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gwa.errors import RoleOutputError
 from gwa.types import Phase
 
 OutputKind = Literal["queries", "candidates", "critiques", "choice", "response", "summary"]
+
+
+_REPEAT = re.compile(r"^(.+?)(?: \1)+$")
+
+
+def repeated_phrase(text: str) -> bool:
+    """Whether ``text`` is one phrase said over and over ("They're... They're..."), ignoring
+    case and punctuation; a one-word answer ("42") is not."""
+    words = " ".join(re.findall(r"[\w'’]+", text.lower()))
+    return bool(_REPEAT.match(words))
 
 
 class _Out(BaseModel):
@@ -76,6 +86,14 @@ class ResponseOut(_Out):
 
     model_config = ConfigDict(title="Response", extra="ignore", frozen=True)
     answer: str = Field(min_length=1)
+
+    @field_validator("answer")
+    @classmethod
+    def _not_a_loop(cls, answer: str) -> str:
+        # A small model under a schema sometimes loops on one phrase ("They're... They're...").
+        if repeated_phrase(answer):
+            raise ValueError("the answer only repeats one phrase")
+        return answer
 
 
 class SummaryOut(_Out):

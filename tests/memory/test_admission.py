@@ -382,7 +382,7 @@ def test_questions_count_by_sentence_so_telling_then_asking_is_not_a_bare_questi
 
 
 def test_a_turn_replies_to_the_turn_before_it_in_the_same_session_only(tmp_path: Path) -> None:
-    from test_eval import CONV
+    from test_eval import CONV, locomo_file
 
     from gwa.eval.admission import _candidate
     from gwa.eval.memory import load_locomo
@@ -390,8 +390,7 @@ def test_a_turn_replies_to_the_turn_before_it_in_the_same_session_only(tmp_path:
     conv = json.loads(json.dumps(CONV))
     conv["conversation"]["session_1"][0]["text"] = "Guess what I adopted?"
     conv["conversation"]["session_1"][2]["text"] = "Did you see it?"
-    (path := tmp_path / "c.json").write_text(json.dumps([conv]))
-    (c,) = load_locomo(path)
+    (c,) = load_locomo(locomo_file(tmp_path / "c.json", conv))
     replies = [_candidate(c, i).signals["replies_to_question"] for i in range(len(c.turns))]
     # D1:2 answers D1:1's question; D2:1 opens a new session, so D1:3's question is not its.
     assert [t.dia_id for t in c.turns] == ["D1:1", "D1:2", "D1:3", "D2:1", "D2:2"]
@@ -410,11 +409,10 @@ def test_the_ratio_interval_resamples_questions_in_pairs() -> None:
 
 
 def test_eval_admission_reports_all_four_policies(tmp_path: Path) -> None:
-    from test_eval import CONV
+    from test_eval import CONV, locomo_file
 
     other = json.loads(json.dumps(CONV)) | {"sample_id": "tiny-2"}
-    data = tmp_path / "two.json"
-    data.write_text(json.dumps([CONV, other]))
+    data = locomo_file(tmp_path / "two.json", CONV, other)
     out = tmp_path / "r.json"
     assert main(["eval", "admission", "--dataset", str(data), "--json", str(out)]) == 0
     report = json.loads(out.read_text())
@@ -432,10 +430,9 @@ def test_eval_admission_reports_all_four_policies(tmp_path: Path) -> None:
 def test_memory_train_on_a_locomo_file_writes_the_store_policy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from test_eval import CONV
+    from test_eval import locomo_file
 
-    data = tmp_path / "one.json"
-    data.write_text(json.dumps([CONV]))
+    data = locomo_file(tmp_path / "one.json")
     store = tmp_path / "s"
     args = ["memory", "--store", str(store), "train", "--dataset", str(data), "--budget", "0.4"]
     assert main(args) == 0

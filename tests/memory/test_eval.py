@@ -42,6 +42,12 @@ CONV = {
 }
 
 
+def locomo_file(path: Path, *conversations: dict[str, object]) -> Path:
+    """Write LoCoMo-format conversations (default: CONV) to ``path``."""
+    path.write_text(json.dumps(list(conversations) or [CONV]))
+    return path
+
+
 def test_evidence_parsing_splits_and_skips_malformed() -> None:
     assert parse_evidence(["D1:2; D2:1", "D3:4,D3:5", "D8:6 D9:1", "D:x"]) == (
         ("D1:2", "D2:1", "D3:4", "D3:5", "D8:6", "D9:1"),
@@ -52,8 +58,7 @@ def test_evidence_parsing_splits_and_skips_malformed() -> None:
 def test_eval_memory_reports_recall_beside_bm25(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = tmp_path / "tiny.json"
-    data.write_text(json.dumps([CONV]))
+    data = locomo_file(tmp_path / "tiny.json")
     out = tmp_path / "report.json"
     assert main(["eval", "memory", "--dataset", str(data), "--k", "1,3", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
