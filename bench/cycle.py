@@ -23,6 +23,7 @@ from _common import table, write
 from gwa import Workspace, parse_scenario
 from gwa.agents.models import estimate_tokens
 from gwa.agents.testing import FakeModel
+from gwa.events import Event
 
 
 def scenario(k: int, cycles: int, theta: int = 400) -> Any:
@@ -34,36 +35,36 @@ def scenario(k: int, cycles: int, theta: int = 400) -> Any:
 
 
 async def cycle_times(k: int, latency: float, cycles: int = 5) -> list[float]:
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     model = FakeModel(latency_s=latency, final_after=10**9)
     ws = Workspace(scenario(k, cycles), models={"default": model}, trace_path=False)
     ws.add_listener(events.append)
     await ws.run()
-    starts = {e["cycle"]: e["ts"] for e in events if e["event"] == "cycle.start"}
-    ends = {e["cycle"]: e["ts"] for e in events if e["event"] == "drive.update"}
+    starts = {e.cycle: e.ts for e in events if e.event == "cycle.start"}
+    ends = {e.cycle: e.ts for e in events if e.event == "drive.update"}
     return [ends[c] - starts[c] for c in sorted(starts)]
 
 
 async def prompt_growth(cycles: int) -> tuple[list[int], list[int]]:
     """Prompt tokens per call at each cycle: GWA, and a full-history chat on the same script."""
     model = FakeModel(final_after=10**9)
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     ws = Workspace(scenario(3, cycles), models={"default": model}, trace_path=False)
     ws.add_listener(events.append)
     await ws.run()
     per_cycle: dict[int, list[int]] = {}
     for e in events:
-        if e["event"] == "model.call":
-            per_cycle.setdefault(e["cycle"], []).append(e["tokens_in"])
+        if e.event == "model.call":
+            per_cycle.setdefault(e.cycle, []).append(e.field("tokens_in"))
     gwa = [round(statistics.mean(per_cycle[c])) for c in sorted(per_cycle)]
     system = estimate_tokens(model.requests[0].messages[0].content)
     history, chat = 0, []
     for c in sorted(per_cycle):
         chat.append(system + estimate_tokens("GOAL: plan a garden") + history)
         history += sum(
-            estimate_tokens(e["text"]) + 4
+            estimate_tokens(e.field("text")) + 4
             for e in events
-            if e["event"] == "proposal" and e["cycle"] == c
+            if e.event == "proposal" and e.cycle == c
         )
     return gwa, chat
 

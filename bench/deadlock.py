@@ -28,6 +28,7 @@ import numpy as np
 from _common import table, write
 
 from gwa import Workspace, load_scenario
+from gwa.events import Event
 from gwa.memory.embeddings import MiniLMEmbedder
 from gwa.scenario import ModelSpec
 
@@ -46,23 +47,23 @@ async def one_run(mode: str, seed: int, endpoint: bool) -> dict[str, Any]:
     ws_spec = s.workspace.model_copy(update={"seed": seed, "temperature": 0.7})
     s = s.model_copy(update={"workspace": ws_spec, "drive": s.drive if mode == "drive" else None})
     override = ModelSpec(provider="openai") if endpoint else ModelSpec(provider="local")
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     ws = Workspace(s, model_override=override, trace_path=False)
     ws.add_listener(events.append)
     result = await ws.run()
-    winners = [e["text"] for e in events if e["event"] == "selection" and e["text"]]
+    winners = [e.field("text") for e in events if e.event == "selection" and e.field("text")]
     vectors = MiniLMEmbedder.shared().embed(winners)
     pairs = [float(vectors[i] @ vectors[i + 1]) for i in range(len(winners) - 1)]
     all_pairs = [
         1 - float(vectors[i] @ vectors[j])
         for i, j in itertools.combinations(range(len(winners)), 2)
     ]
-    turns = [e for e in events if e["event"] == "model.call" and e["attempt"] == 1]
+    turns = [e for e in events if e.event == "model.call" and e.field("attempt") == 1]
     rejected = [
-        e for e in events if e["event"] == "agent.error" and e["error_type"] == "RoleOutputError"
+        e for e in events if e.event == "agent.error" and e.field("error_type") == "RoleOutputError"
     ]
-    responses = [e["cycle"] for e in events if e["event"] == "response"]
-    temps = [e["temperature"] for e in events if e["event"] == "cycle.start"]
+    responses = [e.cycle for e in events if e.event == "response"]
+    temps = [e.field("temperature") for e in events if e.event == "cycle.start"]
     return {
         "mode": mode,
         "seed": seed,
@@ -74,7 +75,7 @@ async def one_run(mode: str, seed: int, endpoint: bool) -> dict[str, Any]:
         "unparseable_share": len(rejected) / len(turns) if turns else 0.0,
         "cycles_to_answer": responses[0] if responses else None,
         "temperature_range": [min(temps), max(temps)] if temps else None,
-        "deadlock_steps": [e["step"] for e in events if e["event"] == "deadlock"],
+        "deadlock_steps": [e.field("step") for e in events if e.event == "deadlock"],
         "winners": winners,
     }
 

@@ -20,6 +20,7 @@ from _common import table, write
 
 from gwa import Workspace, load_scenario
 from gwa.agents.local import LocalChatModel
+from gwa.events import Event
 
 SCENARIO = Path(__file__).resolve().parent.parent / "gwa" / "scenarios" / "brainstorm.yaml"
 
@@ -29,19 +30,19 @@ async def measure(constrained: bool, cycles: int) -> dict[str, Any]:
     ws_spec = scenario.workspace.model_copy(update={"max_cycles": cycles})
     scenario = scenario.model_copy(update={"workspace": ws_spec})
     model = LocalChatModel.shared()
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     ws = Workspace(scenario, trace_path=False)
     ws.register_model("default", model if constrained else model.unconstrained())
     ws.add_listener(events.append)
     result = await ws.run()
-    calls = [e for e in events if e["event"] == "model.call"]
+    calls = [e for e in events if e.event == "model.call"]
     turns = [c for c in calls if c["attempt"] == 1]
     repairs = [c for c in calls if c["attempt"] == 2]
     rejected = [
-        e for e in events if e["event"] == "agent.error" and e["error_type"] == "RoleOutputError"
+        e for e in events if e.event == "agent.error" and e.field("error_type") == "RoleOutputError"
     ]
-    starts = {e["cycle"]: e["ts"] for e in events if e["event"] == "cycle.start"}
-    ends = {e["cycle"]: e["ts"] for e in events if e["event"] == "drive.update"}
+    starts = {e.cycle: e.ts for e in events if e.event == "cycle.start"}
+    ends = {e.cycle: e.ts for e in events if e.event == "drive.update"}
     tokens_out = sum(c["tokens_out"] for c in calls)
     seconds = sum(c["latency_ms"] for c in calls) / 1000
     return {

@@ -18,6 +18,7 @@ from gwa._version import __version__
 from gwa.cli_memory import add_commands as add_memory_commands
 from gwa.cli_memory import cmd_eval, cmd_memory
 from gwa.errors import ConfigError, GwaError, ModelUnavailable
+from gwa.events import AgentError, CycleStart, Event, ModelCall, SelectionMade, trace_schema
 from gwa.resolve import parse_model_option
 from gwa.scenario import Scenario, builtin_scenarios, load_scenario, resolve_scenario_path
 from gwa.workspace import RunResult, Workspace
@@ -34,25 +35,23 @@ class Progress:
         self.temperature = 0.0
         self.errors = 0
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind == "cycle.start":
-            self.temperature = event.get("temperature", 0.0)
-            self.console.print(f"[dim]cycle {event['cycle']} … T={self.temperature:.2f}[/dim]")
-        elif kind == "model.call":
-            self.tokens += event.get("tokens_in", 0) + event.get("tokens_out", 0)
-        elif kind == "agent.error":
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, CycleStart):
+            self.temperature = event.temperature
+            self.console.print(f"[dim]cycle {event.cycle} … T={self.temperature:.2f}[/dim]")
+        elif isinstance(event, ModelCall):
+            self.tokens += event.tokens_in + event.tokens_out
+        elif isinstance(event, AgentError):
             self.errors += 1
             self.console.print(
-                f"  [yellow]{escape(str(event.get('agent')))}: {escape(event['error_type'])}"
-                f"[/yellow] [dim]{escape(str(event.get('error', ''))[:100])}[/dim]"
+                f"  [yellow]{escape(str(event.agent))}: {escape(event.error_type)}"
+                f"[/yellow] [dim]{escape(event.error[:100])}[/dim]"
             )
-        elif kind == "selection":
-            winner = event.get("text")
-            preview = escape((winner or "(no winner)").replace("\n", " ")[:90])
-            who = escape(str(event.get("agent") or "-"))
+        elif isinstance(event, SelectionMade):
+            preview = escape((event.text or "(no winner)").replace("\n", " ")[:90])
+            who = escape(event.agent or "-")
             self.console.print(
-                f"cycle {event['cycle']:>3}  [bold]{event['tag']:<10}[/bold] "
+                f"cycle {event.cycle:>3}  [bold]{event.tag:<10}[/bold] "
                 f"tokens {self.tokens:>7,}  {who}: {preview}"
             )
 
@@ -106,7 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
     view.add_argument("--live", action="store_true", help="follow a trace that is still written")
     view.add_argument("--no-browser", action="store_true", help="only print the address")
-    sub.add_parser("schema", help="print the scenario JSON Schema (for editor completion)")
+    schema = sub.add_parser(
+        "schema", help="print the scenario JSON Schema (or, with --trace, the trace's)"
+    )
+    schema.add_argument(
+        "--trace", action="store_true", help="the JSON Schema of one trace line instead"
+    )
     add_memory_commands(sub)
     sub.add_parser("scenarios", help="list the shipped scenarios")
     return p
@@ -304,7 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "eval":
             return cmd_eval(args)
         if args.command == "schema":
-            print(json.dumps(Scenario.model_json_schema(), indent=2))
+            doc = trace_schema() if args.trace else Scenario.model_json_schema()
+            print(json.dumps(doc, indent=2))
             return 0
         for name, path in builtin_scenarios().items():
             print(f"{name:<20} {path}")

@@ -42,8 +42,26 @@ class Regulation:
     deadlock: Deadlock | None = None
 
 
+class Embed(Protocol):
+    """Turns texts into unit vectors (the drive's and inhibition's similarity)."""
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One L2-normalised row per text."""
+        ...
+
+
 class TemperatureSource(Protocol):
     """Gives the generation temperature for the next cycle and learns from each winner."""
+
+    @property
+    def last_entropy(self) -> float | None:
+        """Diversity H at the last update (None if not measured): an admission signal."""
+        ...
+
+    @property
+    def embedder(self) -> Embed | None:
+        """What near-copies of recent winners are measured with (None: word overlap)."""
+        ...
 
     def temperature(self) -> float:
         """The temperature generators use next (before per-agent bounds)."""
@@ -61,6 +79,16 @@ class ConstantTemperature:
         if not 0.0 <= value <= 2.0:
             raise ValueError(f"temperature must be within 0..2, got {value}")
         self.value = value
+
+    @property
+    def last_entropy(self) -> float | None:
+        """Not measured."""
+        return None
+
+    @property
+    def embedder(self) -> Embed | None:
+        """None: near-copies are judged by word overlap."""
+        return None
 
     def temperature(self) -> float:
         """The constant."""
@@ -221,16 +249,13 @@ class DriveSettings:
     rules: DeadlockRules = DeadlockRules()
 
 
-class Embed(Protocol):
-    def embed(self, texts: Sequence[str]) -> Vectors: ...
-
-
 class EntropyDrive:
     """Measures the diversity of the last W winners and sets the next temperature from it."""
 
     def __init__(self, settings: DriveSettings, embedder: Embed) -> None:
         self.s = settings
-        self.embedder = embedder
+        self.embedder: Embed | None = embedder
+        self._embed = embedder
         self.window: deque[Vectors] = deque(maxlen=settings.window)
         self.centroids: list[Vectors] = []
         self.detector = DeadlockDetector(settings.rules)
@@ -284,7 +309,7 @@ class EntropyDrive:
         similarity = None
         x = None
         if winner is not None:
-            x = self.embedder.embed([winner])[0]
+            x = self._embed.embed([winner])[0]
             if self.window:
                 similarity = float(self.window[-1] @ x)
             self.window.append(x)

@@ -13,15 +13,30 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from gwa.agents.agent import Agent, AgentContext
+from gwa.agents.agent import Agent, AgentContext, CallRecord
 from gwa.agents.roles import Role, parse_output
 from gwa.broadcast import Bus, Envelope, HandlerHandle, Sender, Subscription, Topics
 from gwa.errors import GwaError
 from gwa.types import Request
 
 REQUEST = TypeAdapter(Request)
+
+
+class Reply(BaseModel):
+    """An agent's answer to a phase request, as it crosses the bus."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    request_id: str
+    agent: str
+    ok: bool
+    output: dict[str, Any] | None = None
+    """The role's output as JSON data, validated by the agent's runner."""
+    error_type: str | None = None
+    error: str | None = None
+    calls: tuple[CallRecord, ...] = ()
+    """The model calls the turn made."""
 
 
 def normalise_output(
@@ -75,7 +90,9 @@ class AgentRunner:
             reply.update(ok=False, error_type="late", error=f"no answer within {timeout:g} s")
         except GwaError as exc:
             reply.update(ok=False, error_type=type(exc).__name__, error=str(exc))
-        except Exception as exc:  # an agent's bug is traced as its failure, not the run's
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # an agent's bug is traced as its failure, not the run's
             reply.update(ok=False, error_type=f"crash:{type(exc).__name__}", error=str(exc))
         reply["calls"] = [asdict(c) for c in ctx.calls]
         envelope = self._sender.envelope(self._topics.proposal, "reply", reply, envelope.cycle)
@@ -107,7 +124,7 @@ class RemoteAgent:
 @dataclass(slots=True)
 class _Pending:
     expected: set[str]
-    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    replies: dict[str, Reply] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -121,8 +138,7 @@ class Hub:
         self._pending: dict[str, _Pending] = {}
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
-        self.stale: list[dict[str, Any]] = []
-        """Replies that came after their deadline (their model calls are still traced)."""
+        self._stale: list[Reply] = []
 
     async def start(self) -> None:
         """Subscribe to replies."""
@@ -136,16 +152,24 @@ class Hub:
         if self._task is not None:
             await self._task
 
+    def take_stale(self) -> list[Reply]:
+        """Replies that came after their deadline (their model calls are still traced)."""
+        taken, self._stale = self._stale, []
+        return taken
+
     async def _route(self, sub: Subscription) -> None:
         async for envelope in sub:
             if envelope.kind != "reply":
                 continue
-            reply = envelope.payload
-            pending = self._pending.get(reply.get("request_id", ""))
-            if pending is None or reply.get("agent") not in pending.expected:
-                self.stale.append(reply)
+            try:
+                reply = Reply.model_validate(envelope.payload)
+            except ValueError:
+                continue  # not a reply this GWA understands: nobody waits for it
+            pending = self._pending.get(reply.request_id)
+            if pending is None or reply.agent not in pending.expected:
+                self._stale.append(reply)
                 continue
-            pending.replies[reply["agent"]] = reply
+            pending.replies[reply.agent] = reply
             if len(pending.replies) == len(pending.expected):
                 pending.done.set()
 
@@ -157,8 +181,9 @@ class Hub:
         *,
         timeout_s: float,
         seed: int | None,
-    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        """Ask ``agents`` (name → (temperature, max_tokens)) to act; return replies and the late."""
+    ) -> dict[str, Reply]:
+        """Ask ``agents`` (name → (temperature, max_tokens)) to act; return the replies that
+        came before the deadline, by agent."""
         pending = _Pending(set(agents))
         self._pending[request_id] = pending
         payload = {
@@ -182,5 +207,4 @@ class Hub:
                 pass
         finally:
             del self._pending[request_id]
-        late = [name for name in agents if name not in pending.replies]
-        return pending.replies, late
+        return pending.replies

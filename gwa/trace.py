@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from structlog.typing import EventDict
 
 from gwa.errors import TraceError
+from gwa.events import TRACE_VERSION, Event, OtherEvent, parse_event, to_record
 
-TRACE_VERSION = 1
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
     r"(?i)(api[_-]?key|secret|passw(or)?d|authorization|bearer|access[_-]?token|credential)"
@@ -30,7 +30,7 @@ _SECRET_KEY = re.compile(
 _SECRET_ENV = re.compile(r"(?i)(key|secret|token|password|passwd|credential)")
 _SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_\-]{12,}|Bearer\s+[A-Za-z0-9._\-]{8,})")
 
-Listener = Callable[[dict[str, Any]], None]
+Listener = Callable[[Event], None]
 
 
 def secrets_from_env(env: Mapping[str, str] | None = None) -> set[str]:
@@ -66,7 +66,7 @@ class Redactor:
 
 
 class TraceWriter:
-    """Writes trace events for one run and hands each to listeners (progress, streams)."""
+    """Writes the typed events of one run and hands each to listeners (progress, streams)."""
 
     def __init__(
         self,
@@ -75,79 +75,88 @@ class TraceWriter:
         *,
         secrets: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        append: bool = False,
+        seq: int = 0,
     ) -> None:
         self.run = run
         self.path = Path(path) if path is not None else None
         self.listeners: list[Listener] = []
-        self._seq = 0
+        self._seq = seq
         self._clock = clock
         self._redact = Redactor(secrets)
         self._file: IO[str] | None = None
+        self._written: EventDict | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w", encoding="utf-8")
+            self._file = self.path.open("a" if append else "w", encoding="utf-8")
         self._log = structlog.wrap_logger(
             structlog.PrintLogger(self._file) if self._file else structlog.ReturnLogger(),
-            processors=[self._stamp, self._redact_processor, self._fanout, self._render],
+            processors=[self._stamp, self._redact_processor, self._keep, self._render],
         )
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the last event written."""
+        return self._seq
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called (nothing more is written)."""
+        return self._log is None
 
     def _stamp(self, _: Any, __: str, event: EventDict) -> EventDict:
         self._seq += 1
-        head = {"v": TRACE_VERSION, "ts": round(self._clock(), 6), "run": self.run}
-        head["seq"] = self._seq
-        head["cycle"] = event.pop("cycle", None)
-        head["event"] = event.pop("event")
-        head["agent"] = event.pop("agent", None)
-        return {**head, **event}
+        record: Event = event.pop("record")
+        data = to_record(record)
+        data.update(v=TRACE_VERSION, ts=round(self._clock(), 6), run=self.run, seq=self._seq)
+        return data
 
     def _redact_processor(self, _: Any, __: str, event: EventDict) -> EventDict:
         redacted: EventDict = self._redact(dict(event))
         return redacted
 
-    def _fanout(self, _: Any, __: str, event: EventDict) -> EventDict:
-        for listener in self.listeners:
-            listener(dict(event))
+    def _keep(self, _: Any, __: str, event: EventDict) -> EventDict:
+        self._written = event
         return event
 
     @staticmethod
     def _render(_: Any, __: str, event: EventDict) -> str:
         return json.dumps(event, ensure_ascii=False, default=str)
 
-    def emit(
-        self, event: str, *, cycle: int | None = None, agent: str | None = None, **fields: Any
-    ) -> None:
-        """Write one event; common fields are added, secrets removed."""
-        self._log.msg(event, cycle=cycle, agent=agent, **fields)
+    def emit(self, event: Event) -> None:
+        """Write one event (stamped with the common fields, secrets removed), then hand the
+        written record, typed, to each listener; a listener that raises cannot unwrite it."""
+        if self._log is None:
+            return
+        self._log.msg("", record=event)
+        written, self._written = self._written, None
+        if not self.listeners or written is None:
+            return
+        try:
+            typed = parse_event(written)
+        except ValidationError:  # redaction replaced a typed value: hand on what was written
+            typed = OtherEvent.model_validate(written)
+        for listener in self.listeners:
+            listener(typed)
 
     def close(self) -> None:
-        """Close the file (events already written are flushed line by line)."""
+        """Close the file (events already written are flushed line by line); idempotent."""
+        self._log = None
         if self._file is not None:
             self._file.close()
             self._file = None
 
 
-class TraceRecord(BaseModel):
-    """One validated trace line; event-specific fields are kept as extras."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    v: int
-    ts: float
-    run: str
-    seq: int
-    cycle: int | None = None
-    event: str
-    agent: str | None = None
-
-    def field(self, name: str, default: Any = None) -> Any:
-        """An event-specific field."""
-        return (self.model_extra or {}).get(name, default)
+TraceRecord = Event
+"""A record read from a trace (the typed event of its kind)."""
 
 
-def read_trace(path: str | Path) -> Iterator[TraceRecord]:
-    """Validate and yield the records of a trace file.
+def read_trace(path: str | Path) -> Iterator[Event]:
+    """Validate and yield the typed records of a trace file.
 
     Raises `TraceError` naming ``file:line`` for a missing file, a line that is not JSON, a
-    record missing a common field, a schema newer than this GWA, or a sequence that goes back.
+    record missing a common field or with a wrong-typed one, a schema newer than this GWA,
+    or a sequence that goes back.
     """
     p = Path(path)
     try:
@@ -159,19 +168,33 @@ def read_trace(path: str | Path) -> Iterator[TraceRecord]:
         for n, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            try:
-                record = TraceRecord.model_validate_json(line)
-            except ValidationError as exc:
-                first = exc.errors(include_url=False)[0]
-                where = ".".join(str(x) for x in first["loc"])
-                what = f"{where}: {first['msg']}" if where else first["msg"]
-                raise TraceError(f"{p}:{n}: not a valid trace record ({what})") from None
-            if record.v > TRACE_VERSION:
-                raise TraceError(
-                    f"{p}:{n}: trace schema v{record.v} is newer than this GWA reads "
-                    f"(v{TRACE_VERSION}); upgrade gwa"
-                )
+            record = _parse_line(p, n, line)
             if record.seq <= last_seq:
                 raise TraceError(f"{p}:{n}: seq {record.seq} does not follow {last_seq}")
             last_seq = record.seq
             yield record
+
+
+def _parse_line(p: Path, n: int, line: str) -> Event:
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise TraceError(f"{p}:{n}: not a valid trace record (invalid JSON: {exc})") from None
+    if not isinstance(data, dict):
+        raise TraceError(f"{p}:{n}: not a valid trace record (not a JSON object)")
+    missing = [k for k in ("v", "ts", "run", "seq", "event") if k not in data]
+    if missing:
+        raise TraceError(f"{p}:{n}: not a valid trace record ({missing[0]}: Field required)")
+    version = data.get("v")
+    if isinstance(version, int) and version > TRACE_VERSION:
+        raise TraceError(
+            f"{p}:{n}: trace schema v{version} is newer than this GWA reads "
+            f"(v{TRACE_VERSION}); upgrade gwa"
+        )
+    try:
+        return parse_event(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(x) for x in first["loc"])
+        what = f"{where}: {first['msg']}" if where else first["msg"]
+        raise TraceError(f"{p}:{n}: not a valid trace record ({what})") from None

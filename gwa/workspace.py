@@ -1,8 +1,16 @@
-"""The Workspace: conducts cycles over the bus between agents, memory, drive and trace."""
+"""The Workspace: conducts cycles over the bus between agents, memory, drive and trace.
+
+A run's resources (trace, bus, hub, inbox, agent runners, long-term memory, cassette) live in
+one `contextlib.AsyncExitStack`: whatever way a run ends (an answer, a stop, a timeout, an
+exception, a cancellation, Ctrl-C) they are released in reverse order, ``run.end`` is written
+(status ``error`` or ``cancelled`` with the error type where one escaped) and the trace is
+closed.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import secrets
 import time
@@ -14,26 +22,23 @@ from typing import TYPE_CHECKING, Any, Literal
 from gwa.agents.agent import Agent, LLMAgent
 from gwa.agents.cassette import Cassette, RecordingModel
 from gwa.agents.models import ChatModel
-from gwa.agents.roles import BUILTIN_ROLES, Role
+from gwa.assembly import build_agents, build_drive, build_memory
 from gwa.broadcast import Bus, LocalBus, Sender, Topics
-from gwa.cycle import CycleRunner, RunState, Status
-from gwa.drive import (
-    ConstantTemperature,
-    DeadlockRules,
-    DriveSettings,
-    EntropyDrive,
-    TemperatureSource,
-)
+from gwa.cycle import CycleContext, CycleState, Inbox, Outcome, Status, run_cycles
+from gwa.drive import TemperatureSource
 from gwa.errors import ConfigError
+from gwa.events import AgentAbsent, AgentInfo, Event, RunAnnounce, RunEnd, RunStart, bus_event
 from gwa.hub import AgentRunner, Hub, RemoteAgent
 from gwa.memory import AdmissionSink, NullRetriever, NullSink, Retriever, WorkingMemory
 from gwa.resolve import Resolved, build_model, resolve_default
-from gwa.scenario import MemorySpec, ModelSpec, Scenario, load_scenario
+from gwa.scenario import ModelSpec, Scenario, load_scenario
 from gwa.trace import TraceWriter, secrets_from_env
 from gwa.types import RunId, Usage
 
 if TYPE_CHECKING:
     from gwa.memory.shared import SharedMemory
+
+__all__ = ["RunResult", "Workspace", "build_drive", "build_memory"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +116,8 @@ class Workspace:
             if memory_path is False
             else (Path(memory_path) if memory_path else None),
         )
-        self._listeners: list[Callable[[dict[str, Any]], None]] = []
-        self._stop_reason: str | None = None
-        self._state: RunState | None = None
+        self._listeners: list[Callable[[Event], None]] = []
+        self._inbox: Inbox | None = None
         self.model_choice: Resolved | None = None
         """The default model and why it was chosen (set once agents are built)."""
 
@@ -136,21 +140,28 @@ class Workspace:
         """Record every model call of the next run to a cassette file (for ``--replay``)."""
         self._options.record = Path(path)
 
-    def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
-        """Call ``listener`` with every trace event as it is written."""
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener`` with every trace event (a typed `gwa.events.Event`) as it is
+        written."""
         self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Event], None]) -> None:
+        """Stop calling ``listener`` for the runs started from now on."""
+        self._listeners.remove(listener)
 
     async def submit(self, text: str) -> None:
         """Send an input to the running workspace; it is perceived at the next cycle."""
-        if self._state is None:
+        if self._inbox is None:
             raise ConfigError("the workspace is not running; start it with run() or stream()")
-        await self._state.submit(text)
+        await self._inbox.submit(text)
 
-    def stop(self, reason: str = "stopped by the caller") -> None:
-        """Ask the run to stop after the current cycle."""
-        self._stop_reason = reason
-        if self._state is not None:
-            self._state.request_stop(reason)
+    def stop(self, reason: str = "stopped by the caller") -> bool:
+        """Ask the running run to stop after the current cycle; False if none is running
+        (a stop never carries over to a later run)."""
+        if self._inbox is None:
+            return False
+        self._inbox.request_stop(reason)
+        return True
 
     def _default_model(self) -> ChatModel:
         if "default" in self._models:
@@ -176,27 +187,9 @@ class Workspace:
 
     def build_agents(self) -> list[Agent]:
         """The scenario's agents (with their models) followed by the registered ones."""
-        s = self.scenario
-        agents: list[Agent] = []
-        for spec in s.agents:
-            role = BUILTIN_ROLES.get(spec.role) or Role(
-                spec.role, s.roles[spec.role].output, s.roles[spec.role].prompt
-            )
-            if spec.name in self.remote_agents:
-                agents.append(RemoteAgent(spec.name, role))
-                continue
-            model = self._model(spec.model)
-            agents.append(
-                LLMAgent(
-                    spec.name, role, model, instruction=spec.prompt, candidates=spec.candidates
-                )
-            )
-        agents.extend(self._extra_agents)
-        names = [a.name for a in agents]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ConfigError(f"agent names must be unique; duplicated: {', '.join(dupes)}")
-        return agents
+        return build_agents(
+            self.scenario, self._model, remote=self.remote_agents, extra=self._extra_agents
+        )
 
     def _trace_path(self, run: RunId) -> Path | None:
         if self._options.trace_path is False:
@@ -206,29 +199,25 @@ class Workspace:
         return Path(self.scenario.trace.path.format(scenario=self.scenario.name, run=run))
 
     async def _await_remote(
-        self, bus: Bus, topics: Topics, state: RunState, trace: TraceWriter
+        self, bus: Bus, topics: Topics, inbox: Inbox, trace: TraceWriter
     ) -> None:
         """Announce the run (retained, on its control topic) and wait for the remote agents."""
-        announce = state.sender.envelope(
+        announce = inbox.sender.envelope(
             topics.control,
             "announce",
             {"run": topics.run, "scenario": self.scenario.name, "remote": list(self.remote_agents)},
         )
-        await bus.publish(announce, retain=True)  # type: ignore[call-arg]
-        trace.emit("run.announce", remote=list(self.remote_agents), topic=topics.control)
+        await bus.publish(announce, retain=True)
+        trace.emit(RunAnnounce(remote=list(self.remote_agents), topic=topics.control))
         try:
             async with asyncio.timeout(self.join_timeout_s):
-                while not set(self.remote_agents) <= set(state.present):
-                    state.joined.clear()
-                    await state.joined.wait()
+                while not set(self.remote_agents) <= set(inbox.present):
+                    inbox.joined.clear()
+                    await inbox.joined.wait()
         except TimeoutError:
-            missing = sorted(set(self.remote_agents) - set(state.present))
-            trace.emit(
-                "agent.absent",
-                cycle=0,
-                agent=",".join(missing),
-                detail=f"did not join within {self.join_timeout_s:g} s; going on without them",
-            )
+            missing = sorted(set(self.remote_agents) - set(inbox.present))
+            detail = f"did not join within {self.join_timeout_s:g} s; going on without them"
+            trace.emit(AgentAbsent(cycle=0, agent=",".join(missing), detail=detail))
 
     def _open_memory(self) -> SharedMemory | None:
         """The scenario's long-term memory, unless the caller plugged in their own or none."""
@@ -254,83 +243,25 @@ class Workspace:
                 "no goal: give one to run(goal) / --goal, or set goal in the scenario"
             )
         agents = self.build_agents()
-        cassette: Cassette | None = None
-        if self._options.record is not None:
-            cassette = Cassette()
-            agents = [_recording(a, cassette) for a in agents]
         run = RunId(time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3))
         trace = TraceWriter(run, self._trace_path(run), secrets=self._secrets())
         trace.listeners.extend(self._listeners)
         bus = self._bus or LocalBus()
         topics = Topics(run)
-        hub = Hub(bus, topics)
-        state = RunState(bus, topics, Sender("workspace-control"))
-        self._state = state
-        if self._stop_reason is not None:
-            state.request_stop(self._stop_reason)
-        runners = [
-            AgentRunner(agent, bus, topics)
-            for agent in agents
-            if not isinstance(agent, RemoteAgent)
-        ]
-        shared = self._open_memory()
-        retriever = shared or self.retriever
-        admission = shared or self.admission
+        inbox = Inbox(bus, topics, Sender("workspace-control"))
+        self._inbox = inbox
+        state = CycleState(temperature=self.scenario.workspace.temperature)
+        started = time.monotonic()
+        outcome: Outcome | None = None
         try:
-            await bus.start()
-            await hub.start()
-            await state.start()
-            for runner in runners:
-                runner.attach()
-            trace.emit("run.start", **self._run_start(goal, agents))
-            if hasattr(bus, "on_event"):
-                bus.on_event = lambda kind, info: trace.emit(f"bus.{kind}", **info)
-            if self.remote_agents:
-                await self._await_remote(bus, topics, state, trace)
-            cycles = CycleRunner(
-                scenario=self.scenario,
-                goal=goal,
-                agents=agents,
-                hub=hub,
-                trace=trace,
-                state=state,
-                memory=WorkingMemory(
-                    self.scenario.workspace.working_memory_tokens,
-                    keep_recent=self.scenario.workspace.keep_recent,
-                ),
-                temperature=self._temperature_source or build_drive(self.scenario),
-                retriever=retriever,
-                admission=admission,
-                remote=self.remote_agents,
-            )
-            outcome = await cycles.run()
-            if self.remote_agents:
-                ended = state.sender.envelope(topics.control, "run.end", {"run": run})
-                await bus.publish(ended, retain=True)  # type: ignore[call-arg]
+            async with contextlib.AsyncExitStack() as stack:
+                outcome = await self._run_in(stack, goal, agents, trace, bus, inbox, state)
+        except BaseException as exc:
+            self._end(trace, state, _failed(exc, state, time.monotonic() - started), exc)
+            raise
         finally:
-            if shared is not None:
-                shared.close()
-            for runner in runners:
-                await runner.detach()
-            await hub.stop()
-            await state.stop()
-            if self._bus is None:
-                await bus.close()
-            self._state = None
-            if cassette is not None and self._options.record is not None:
-                cassette.save(self._options.record)
-        trace.emit(
-            "run.end",
-            cycle=outcome.cycles,
-            status=outcome.status,
-            reason=outcome.reason,
-            answer=outcome.answer,
-            cycles=outcome.cycles,
-            tokens_in=outcome.usage.prompt_tokens,
-            tokens_out=outcome.usage.completion_tokens,
-            duration_s=round(outcome.duration_s, 3),
-        )
-        trace.close()
+            self._inbox = None
+        self._end(trace, state, outcome, None)
         return RunResult(
             run=run,
             status=outcome.status,
@@ -342,30 +273,121 @@ class Workspace:
             outputs=outcome.outputs,
         )
 
-    def _run_start(self, goal: str, agents: Sequence[Agent]) -> dict[str, Any]:
+    async def _run_in(
+        self,
+        stack: contextlib.AsyncExitStack,
+        goal: str,
+        agents: list[Agent],
+        trace: TraceWriter,
+        bus: Bus,
+        inbox: Inbox,
+        state: CycleState,
+    ) -> Outcome:
+        """Acquire the run's resources on ``stack`` (released in reverse), then cycle."""
+        if self._options.record is not None:
+            cassette, record = Cassette(), self._options.record
+            agents = [_recording(a, cassette) for a in agents]
+            stack.callback(cassette.save, record)
+        topics = Topics(trace.run)
+        hub = Hub(bus, topics)
+        if self._bus is None:
+            stack.push_async_callback(bus.close)
+        await bus.start()
+        bus.observe(lambda kind, info: trace.emit(bus_event(kind, info)))
+        stack.callback(bus.observe, None)
+        await hub.start()
+        stack.push_async_callback(hub.stop)
+        await inbox.start()
+        stack.push_async_callback(inbox.stop)
+        for agent in agents:
+            if not isinstance(agent, RemoteAgent):
+                runner = AgentRunner(agent, bus, topics)
+                runner.attach()
+                stack.push_async_callback(runner.detach)
+        shared = self._open_memory()
+        if shared is not None:
+            stack.callback(shared.close)
+        trace.emit(self._run_start(goal, agents))
+        if self.remote_agents:
+            await self._await_remote(bus, topics, inbox, trace)
+        temperature = self._temperature_source or build_drive(self.scenario)
+        state.temperature = temperature.temperature()
+        ctx = CycleContext(
+            scenario=self.scenario,
+            goal=goal,
+            agents=agents,
+            hub=hub,
+            trace=trace,
+            inbox=inbox,
+            memory=WorkingMemory(
+                self.scenario.workspace.working_memory_tokens,
+                keep_recent=self.scenario.workspace.keep_recent,
+            ),
+            temperature=temperature,
+            retriever=shared or self.retriever,
+            admission=shared or self.admission,
+            remote=frozenset(self.remote_agents),
+        )
+        if ctx.scenario.drive is not None:
+            state.window = ctx.scenario.drive.window
+        outcome = await run_cycles(ctx, state)
+        if self.remote_agents:
+            ended = inbox.sender.envelope(topics.control, "run.end", {"run": trace.run})
+            await bus.publish(ended, retain=True)
+        return outcome
+
+    @staticmethod
+    def _end(
+        trace: TraceWriter, state: CycleState, outcome: Outcome, error: BaseException | None
+    ) -> None:
+        """Write ``run.end`` and close the trace (every exit path comes through here)."""
+        if trace.closed:
+            return
+        end = RunEnd(
+            cycle=outcome.cycles,
+            status=outcome.status,
+            reason=outcome.reason,
+            answer=outcome.answer,
+            cycles=outcome.cycles,
+            tokens_in=outcome.usage.prompt_tokens,
+            tokens_out=outcome.usage.completion_tokens,
+            duration_s=round(outcome.duration_s, 3),
+        )
+        if error is not None:
+            end = end.model_copy(update={"error_type": type(error).__name__})
+        try:
+            trace.emit(end)
+        finally:
+            trace.close()
+
+    def _run_start(self, goal: str, agents: Sequence[Agent]) -> RunStart:
         config = self.scenario.model_dump(mode="json")
         digest = hashlib.sha256(self.scenario.model_dump_json().encode()).hexdigest()[:16]
-        return {
-            "scenario": self.scenario.name,
-            "config_hash": digest,
-            "config": config,
-            "seed": self.scenario.workspace.seed,
-            "goal": goal,
-            "model": self.model_choice.reason if self.model_choice else None,
-            "agents": [
-                {
-                    "name": a.name,
-                    "role": a.role.name,
-                    "output": a.role.output,
-                    "model": getattr(getattr(a, "model", None), "name", "custom"),
-                }
+        return RunStart(
+            scenario=self.scenario.name,
+            config_hash=digest,
+            config=config,
+            seed=self.scenario.workspace.seed,
+            goal=goal,
+            model=self.model_choice.reason if self.model_choice else None,
+            agents=[
+                AgentInfo(
+                    name=a.name,
+                    role=a.role.name,
+                    output=a.role.output,
+                    model=a.model.name if isinstance(a, LLMAgent) else "custom",
+                )
                 for a in agents
             ],
-        }
+        )
 
-    async def stream(self, goal: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Run and yield every trace event as it happens; the last one is ``run.end``."""
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    async def stream(self, goal: str | None = None) -> AsyncIterator[Event]:
+        """Run and yield every trace event (typed) as it happens; the last one is ``run.end``.
+
+        Leaving the loop early stops the run after its current cycle; the workspace can run
+        again afterwards.
+        """
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._listeners.append(queue.put_nowait)
         task = asyncio.create_task(self.run(goal))
         task.add_done_callback(lambda _: queue.put_nowait(None))
@@ -374,7 +396,7 @@ class Workspace:
                 yield event
             await task
         finally:
-            self._listeners.remove(queue.put_nowait)
+            self.remove_listener(queue.put_nowait)
             if not task.done():
                 self.stop("the stream consumer stopped reading")
                 await task
@@ -390,59 +412,17 @@ def _recording(agent: Agent, cassette: Cassette) -> Agent:
     return agent
 
 
-def build_memory(spec: MemorySpec, path: Path | None = None) -> SharedMemory:
-    """Open the long-term store a scenario describes (``path`` overrides its directory)."""
-    from gwa.memory.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
-    from gwa.memory.shared import (
-        AdmissionPolicy,
-        AdmitAll,
-        AdmitNone,
-        HandWeighted,
-        LearnedAdmission,
-        SharedMemory,
+def _failed(exc: BaseException, state: CycleState, duration_s: float) -> Outcome:
+    """The outcome of a run that an exception or a cancellation ended."""
+    cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+    status: Status = "cancelled" if cancelled else "error"
+    reason = "the run was cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
+    return Outcome(
+        status=status,
+        reason=reason,
+        answer=state.outputs[-1] if state.outputs else None,
+        outputs=tuple(state.outputs),
+        cycles=state.cycle,
+        usage=state.usage,
+        duration_s=duration_s,
     )
-    from gwa.memory.store import LongTermMemory, MemoryConfig
-
-    embedder: Embedder
-    if spec.embeddings == "minilm":
-        embedder = MiniLMEmbedder.shared()
-    else:
-        embedder = OpenAIEmbedder(spec.embeddings.partition(":")[2], dim=spec.embedding_dim or 0)
-    config = MemoryConfig(
-        max_distance=spec.max_distance,
-        hop_weight=spec.hop_weight,
-        duplicate_similarity=spec.duplicate_similarity,
-        half_life_s=spec.half_life_hours * 3600.0,
-    )
-    store = LongTermMemory(
-        path or Path(spec.path),
-        url=spec.url,
-        collection=spec.collection,
-        embedder=embedder,
-        config=config,
-    )
-    policy: AdmissionPolicy
-    if spec.admission == "learned":
-        weights = store.path / "admission.json" if store.path is not None else None
-        learned = LearnedAdmission(horizon=spec.horizon_cycles, path=weights)
-        learned.policy.epsilon = spec.exploration
-        if spec.budget is not None:
-            learned.policy.target_rate = spec.budget
-        policy = learned
-    elif spec.admission == "hand-weighted":
-        policy = HandWeighted()
-    else:
-        policy = AdmitNone() if spec.admission == "admit-none" else AdmitAll()
-    return SharedMemory(store, policy)
-
-
-def build_drive(scenario: Scenario) -> TemperatureSource:
-    """A fresh temperature source for one run: the entropy drive, or a constant."""
-    spec = scenario.drive
-    if spec is None or not spec.enabled:
-        return ConstantTemperature(scenario.workspace.temperature)
-    from gwa.memory.embeddings import MiniLMEmbedder
-
-    fields = spec.model_dump(exclude={"enabled", "deadlock", "inhibition"})
-    settings = DriveSettings(**fields, rules=DeadlockRules(**spec.deadlock.model_dump()))
-    return EntropyDrive(settings, MiniLMEmbedder.shared())

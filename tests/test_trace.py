@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gwa.errors import TraceError
+from gwa.events import CycleStart, Event, OtherEvent, Proposal
 from gwa.trace import REDACTED, TraceWriter, read_trace, secrets_from_env
 
 KEY = "sk-live-1234567890abcdefghij"
@@ -16,8 +17,10 @@ KEY = "sk-live-1234567890abcdefghij"
 def test_events_carry_the_common_fields_in_order(trace_file: Path) -> None:
     """Every line has v, ts, run, seq (1, 2, …), cycle, event, agent."""
     writer = TraceWriter("r1", trace_file, clock=lambda: 12.5)
-    writer.emit("run.start", scenario="s")
-    writer.emit("proposal", cycle=1, agent="gen", text="x")
+    writer.emit(OtherEvent(event="custom.start", scenario="s"))
+    writer.emit(
+        Proposal(cycle=1, agent="gen", candidate="c1.1", text="x", salience=0.5, final=False)
+    )
     writer.close()
     lines = [json.loads(line) for line in trace_file.read_text().splitlines()]
     assert lines[0] == {
@@ -26,7 +29,7 @@ def test_events_carry_the_common_fields_in_order(trace_file: Path) -> None:
         "run": "r1",
         "seq": 1,
         "cycle": None,
-        "event": "run.start",
+        "event": "custom.start",
         "agent": None,
         "scenario": "s",
     }
@@ -38,10 +41,12 @@ def test_secrets_never_reach_the_file(trace_file: Path) -> None:
     """Credential fields, known secret values and key-shaped strings are all redacted."""
     writer = TraceWriter("r", trace_file, secrets={"hunter22-password"})
     writer.emit(
-        "model.call",
-        config={"models": {"default": {"api_key": "anything", "base_url": "http://x"}}},
-        error=f"failed with key {KEY} and hunter22-password",
-        headers=["Authorization: Bearer abcdefghijklmnop"],
+        OtherEvent(
+            event="model.call",
+            config={"models": {"default": {"api_key": "anything", "base_url": "http://x"}}},
+            error=f"failed with key {KEY} and hunter22-password",
+            headers=["Authorization: Bearer abcdefghijklmnop"],
+        )
     )
     writer.close()
     text = trace_file.read_text()
@@ -58,13 +63,14 @@ def test_secret_values_are_collected_from_the_environment() -> None:
 
 
 def test_listeners_see_each_event(tmp_path: Path) -> None:
-    """Listeners receive the same records that are written."""
-    seen: list[dict[str, object]] = []
+    """Listeners receive the same records that are written, as typed events."""
+    seen: list[Event] = []
     writer = TraceWriter("r", None)
     writer.listeners.append(seen.append)
-    writer.emit("cycle.start", cycle=1, temperature=0.7)
-    assert seen[0]["event"] == "cycle.start"
-    assert seen[0]["temperature"] == 0.7
+    writer.emit(CycleStart(cycle=1, temperature=0.7, inputs=[], notes=[], working_memory_tokens=0))
+    (event,) = seen
+    assert isinstance(event, CycleStart)
+    assert (event.seq, event.run, event.temperature) == (1, "r", 0.7)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ from gwa.agents.testing import FakeModel, FunctionModel, ScriptedModel
 from gwa.broadcast import Envelope, LocalBus, Sender, Topics
 from gwa.drive import Regulation
 from gwa.errors import ConfigError, ModelError
-from gwa.memory import AdmissionCandidate
+from gwa.events import Event, Recalled
+from gwa.memory import AdmissionCandidate, NullSink
 from gwa.types import Request
 
 SCORE = """
@@ -97,7 +98,7 @@ async def test_attention_queries_reach_the_retriever_and_memories_the_broadcast(
     await ws.run()
     assert asked == [["pick a fruit"]]
     (retrieve,) = kinds(trace_file, "memory.retrieve")
-    assert retrieve.field("memories") == [{"id": "m1", "score": 0.9, "text": "bananas are yellow"}]
+    assert retrieve.field("memories") == [Recalled(id="m1", score=0.9, text="bananas are yellow")]
     generator_prompt = model.requests[1].messages[1].content
     assert "RECALLED MEMORIES:\n- (m1) bananas are yellow" in generator_prompt
 
@@ -261,7 +262,7 @@ async def test_external_stop_from_python_and_from_the_control_topic(trace_file: 
         trace_path=trace_file,
     )
     async for event in ws.stream():
-        if event["event"] == "selection" and event["cycle"] == 2:
+        if event.event == "selection" and event.cycle == 2:
             ws.stop("enough")
     assert kinds(trace_file, "run.end")[0].field("reason") == "enough"
 
@@ -276,9 +277,9 @@ async def test_external_stop_from_python_and_from_the_control_topic(trace_file: 
     run_topics: list[str] = []
     third_cycle = asyncio.Event()
 
-    def on_event(event: dict[str, Any]) -> None:
-        if event["event"] == "cycle.start" and event["cycle"] == 3:
-            run_topics.append(Topics(event["run"]).control)
+    def on_event(event: Event) -> None:
+        if event.event == "cycle.start" and event.cycle == 3:
+            run_topics.append(Topics(event.run).control)
             third_cycle.set()
 
     ws2.add_listener(on_event)
@@ -302,7 +303,7 @@ async def test_idle_mode_keeps_cycling_and_an_input_interrupts_the_pause(trace_f
     )
     responses = 0
     async for event in ws.stream():
-        if event["event"] == "response":
+        if event.event == "response":
             responses += 1
             if responses == 1:
                 await ws.submit("also consider citrus")
@@ -322,8 +323,8 @@ async def test_stream_yields_every_event_and_ends_with_run_end(trace_file: Path)
         trace_path=trace_file,
     )
     streamed = [e async for e in ws.stream()]
-    assert streamed[-1]["event"] == "run.end"
-    assert [e["seq"] for e in streamed] == [r.seq for r in events(trace_file)]
+    assert streamed[-1].event == "run.end"
+    assert [e.seq for e in streamed] == [r.seq for r in events(trace_file)]
 
 
 class Echoer:
@@ -424,7 +425,7 @@ async def test_evicted_entries_reach_the_admission_sink(trace_file: Path) -> Non
     """Bifurcation hands the raw evicted entries to the admission sink with provenance."""
     offered: list[AdmissionCandidate] = []
 
-    class Sink:
+    class Sink(NullSink):
         async def offer(self, items: Any) -> list[Any]:
             offered.extend(items)
             return []
@@ -444,7 +445,7 @@ async def test_evicted_entries_reach_the_admission_sink(trace_file: Path) -> Non
     assert [c.entry.id for c in offered] == consolidated
     assert offered
     assert all(c.source == "evicted" and c.entry.kind == "thought" for c in offered)
-    assert all(c.role == "generator" and c.signals["won"] == 1.0 for c in offered)
+    assert all(c.role == "generator" and c.signals.won == 1.0 for c in offered)
 
 
 async def test_secrets_in_keys_and_outputs_never_reach_the_trace(
@@ -491,6 +492,9 @@ async def test_duplicate_agent_names_are_refused() -> None:
 
 class FixedSource:
     """A temperature source that always says 0.9."""
+
+    last_entropy = None
+    embedder = None
 
     def temperature(self) -> float:
         return 0.9

@@ -55,3 +55,26 @@ def render(
         role, request.broadcast.identity, instruction or role.instruction, n_candidates
     )
     return (ChatMessage("system", system), ChatMessage("user", user_prompt(request)))
+
+
+PERSPECTIVES = (
+    "as someone who disagrees with everything said so far",
+    "as a child who would use the result",
+    "with almost no money to spend",
+    "looking ten years ahead",
+    "by asking what could go wrong",
+    "as a visitor from another country",
+)
+"""Lenses for the drive's escalation step 'perspective'."""
+
+
+def perspective_note(cycle: int) -> str:
+    """The workspace note of the escalation step 'perspective': a concrete lens, chosen by
+    cycle so that replays match. It joins the next broadcast, and for a few broadcasts the
+    last winner and the raw thoughts are withheld (agents that copy what they see cannot
+    copy the loop)."""
+    lens = PERSPECTIVES[cycle % len(PERSPECTIVES)]
+    return (
+        f"[workspace] The last thoughts repeat each other. Think about the goal {lens}, and "
+        "propose something clearly different from everything in working memory."
+    )

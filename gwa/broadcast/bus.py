@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from gwa.broadcast.envelope import Envelope
 
 Handler = Callable[[Envelope], Awaitable[None]]
 """An async callback run for every envelope that matches its subscription, one at a time."""
+
+Observer = Callable[[str, dict[str, Any]], None]
+"""Told what the transport itself went through: (kind, details), e.g. ``("reconnect", {…})``,
+``("gap", {…})``, ``("malformed", {…})``."""
 
 
 @lru_cache(maxsize=4096)
@@ -69,8 +73,16 @@ class Bus(Protocol):
         """Connect or get ready; idempotent."""
         ...
 
-    async def publish(self, envelope: Envelope) -> None:
-        """Deliver to every matching subscription; waits (backpressure) rather than drop."""
+    async def publish(self, envelope: Envelope, *, retain: bool = False) -> None:
+        """Deliver to every matching subscription; waits (backpressure) rather than drop.
+
+        ``retain``: a broker keeps the message for later subscribers (run announcements);
+        an in-process bus has no later subscribers to keep it for.
+        """
+        ...
+
+    def observe(self, observer: Observer | None) -> None:
+        """Report transport events (reconnects, gaps, malformed messages) to ``observer``."""
         ...
 
     def subscribe(self, pattern: str, *, maxsize: int = 1024) -> Subscription:

@@ -6,7 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 
-from gwa.broadcast.bus import Handler, topic_matches, validate_pattern
+from gwa.broadcast.bus import Handler, Observer, topic_matches, validate_pattern
 from gwa.broadcast.envelope import Envelope, SequenceTracker
 from gwa.errors import BusClosed, HandlerError
 
@@ -123,6 +123,9 @@ class LocalBus:
     async def start(self) -> None:
         """Nothing to connect for an in-process bus."""
 
+    def observe(self, observer: Observer | None) -> None:
+        """An in-process bus has no transport events to report."""
+
     @property
     def closed(self) -> bool:
         """Whether `close` has begun."""
@@ -140,8 +143,9 @@ class LocalBus:
             self._subs.remove(sub)
             self._routes.clear()
 
-    async def publish(self, envelope: Envelope) -> None:
-        """Deliver to every matching subscription, waiting on full queues."""
+    async def publish(self, envelope: Envelope, *, retain: bool = False) -> None:
+        """Deliver to every matching subscription, waiting on full queues (``retain`` has no
+        effect in process: there is no later subscriber on another connection to keep it for)."""
         if self._closed:
             raise BusClosed(f"cannot publish on {envelope.topic!r}: the bus is closed")
         for sub in self._route(envelope.topic):
@@ -170,7 +174,11 @@ class LocalBus:
         async for envelope in sub:
             try:
                 await handler(envelope)
-            except Exception as exc:  # surfaced through `errors` and `close`, never swallowed
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # surfaced through `errors` and `close`, never swallowed
+                # A BaseException subclass of a user's code must not end the handler silently:
+                # every later envelope would go unhandled and the run would wait forever.
                 self.errors.append(exc)
             finally:
                 sub.task_done()

@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from gwa.broadcast.bus import Handler, HandlerHandle, Subscription, validate_pattern
+from gwa.broadcast.bus import (
+    Handler,
+    HandlerHandle,
+    Observer,
+    Subscription,
+    validate_pattern,
+)
 from gwa.broadcast.envelope import Envelope, SequenceTracker, decode, encode
 from gwa.broadcast.local import LocalBus
 from gwa.errors import BusClosed, BusError, ConfigError
@@ -281,6 +287,10 @@ class MqttBus:
         await self.local.publish(envelope)
 
     # -- Bus protocol ------------------------------------------------------------------------
+
+    def observe(self, observer: Observer | None) -> None:
+        """Report reconnects, sequence gaps and malformed messages to ``observer``."""
+        self.on_event = observer or (lambda kind, info: None)
 
     async def publish(self, envelope: Envelope, *, retain: bool = False) -> None:
         """Publish with QoS 1; returns after the broker's PUBACK, resending across reconnects."""

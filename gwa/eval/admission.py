@@ -37,7 +37,7 @@ from gwa.memory.admission import (
 )
 from gwa.memory.embeddings import MiniLMEmbedder, Vectors
 from gwa.memory.store import LongTermMemory, NewMemory
-from gwa.memory.working import AdmissionCandidate, make_entry
+from gwa.memory.working import AdmissionCandidate, Signals, make_entry
 
 POLICIES = ("admit-all", "admit-none", "hand-weighted", "learned")
 K = 10
@@ -70,7 +70,7 @@ def _candidate(conv: Conversation, i: int) -> AdmissionCandidate:
     entry = make_entry(turn.dia_id, i, turn.speaker, "thought", turn.said)
     before = conv.turns[i - 1] if i > 0 else None
     replied = before.said if before is not None and _session(before) == _session(turn) else ""
-    signals = {"replies_to_question": question_share(replied)}
+    signals = Signals(replies_to_question=question_share(replied))
     return AdmissionCandidate(entry, conv.id, "evicted", signals=signals)
 
 

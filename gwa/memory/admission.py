@@ -246,16 +246,16 @@ def candidate_features(
     out = {
         "bias": 1.0,
         "novelty": novelty,
-        "salience": float(s.get("salience", 0.5)),
-        "critic": float(s.get("critic", 0.0)),
-        "won": float(s.get("won", 0.0)),
-        "entropy": float(s.get("entropy", 0.0)),
+        "salience": s.salience,
+        "critic": s.critic,
+        "won": s.won,
+        "entropy": s.entropy,
         "trust": trust,
         "duplicate": 1.0 if novelty < 0.05 else 0.0,
         "role_generator": 1.0 if c.role == "generator" else 0.0,
         "role_input": 1.0 if c.entry.kind == "input" else 0.0,
         # What it answered: a reply to a question usually carries the answer, a fact.
-        "replies_to_question": float(s.get("replies_to_question", 0.0)),
+        "replies_to_question": s.replies_to_question,
     }
     out.update(text_features(c.entry.text))
     out.update(
@@ -302,7 +302,16 @@ class TrustBook:
         self._ab(source)[1] += weight
 
 
-Verdict = tuple[bool, float, str, dict[str, float]]
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An admission policy's decision on one candidate."""
+
+    admit: bool
+    p: float
+    """p(admit) (1 or 0 for the fixed policies)."""
+    reason: str
+    features: dict[str, float] = field(default_factory=dict)
+    """What the policy saw (empty for the fixed policies)."""
 
 
 class LogisticPolicy:
@@ -352,25 +361,18 @@ class LogisticPolicy:
         """Admit or not, with p and the reason."""
         p = self.p(features)
         trusted = features.get("trust", 0.5) >= 0.4
+        seen = dict(features)
         if not trusted and instruction_like(text):
-            return (
-                False,
-                p,
-                f"instruction-like text from an untrusted source ({source})",
-                dict(features),
-            )
+            why = f"instruction-like text from an untrusted source ({source})"
+            return Verdict(False, p, why, seen)
         need = self.admit_at(p) if trusted else max(self.untrusted_threshold, self.threshold)
         if p >= need:
-            return True, p, f"p={p:.2f} ≥ {need:.2f}", dict(features)
+            return Verdict(True, p, f"p={p:.2f} ≥ {need:.2f}", seen)
         if trusted and self.epsilon > 0 and self._rng.random() < self.epsilon:
-            return (
-                True,
-                p,
-                f"exploration (p={p:.2f} < {need:.2f}, ε={self.epsilon:g})",
-                dict(features),
-            )
+            why = f"exploration (p={p:.2f} < {need:.2f}, ε={self.epsilon:g})"
+            return Verdict(True, p, why, seen)
         why = "untrusted source, " if not trusted else ""
-        return False, p, f"{why}p={p:.2f} < {need:.2f}", dict(features)
+        return Verdict(False, p, f"{why}p={p:.2f} < {need:.2f}", seen)
 
     def update(self, features: Mapping[str, float], target: float, weight: float = 1.0) -> None:
         """One logistic-regression SGD step toward ``target`` (1 keep, 0 drop)."""

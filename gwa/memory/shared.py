@@ -18,51 +18,96 @@ from gwa.memory.admission import (
     Lexicon,
     LogisticPolicy,
     TrustBook,
+    Verdict,
     candidate_features,
     hand_score,
 )
-from gwa.memory.store import LongTermMemory, NewMemory
+from gwa.memory.store import LinkType, LongTermMemory, NewMemory
 from gwa.memory.working import AdmissionCandidate, AdmissionDecision
 from gwa.types import Memory
 
 
 class AdmissionPolicy(Protocol):
-    """Decides which candidates enter long-term memory."""
+    """Decides which candidates enter long-term memory, and may learn from what happens to
+    them (the fixed policies inherit `FixedPolicy`'s no-op hooks)."""
 
     name: str
 
     def decide(
         self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[tuple[bool, float, str, dict[str, float]]]:
-        """For each candidate: (admit, p, reason, features)."""
+    ) -> list[Verdict]:
+        """A verdict for each candidate, in order."""
+        ...
+
+    def admitted(self, memory_id: str, c: AdmissionCandidate, features: dict[str, float]) -> None:
+        """A candidate was stored as a new memory."""
+        ...
+
+    def used(self, memory_ids: Sequence[str], cycle: int, store: LongTermMemory) -> list[str]:
+        """A winner cited these memories; return the ids whose admission was credited."""
+        ...
+
+    def tick(self, cycle: int) -> list[str]:
+        """A cycle ended; return the memories whose horizon passed unused."""
+        ...
+
+    def contradicted(self, source: str) -> None:
+        """A memory from ``source`` was superseded."""
+        ...
+
+    def save(self) -> None:
+        """Persist what the policy learned."""
         ...
 
 
-class AdmitAll:
+class FixedPolicy:
+    """A policy that learns nothing: every hook is a no-op."""
+
+    name = "fixed"
+
+    def admitted(self, memory_id: str, c: AdmissionCandidate, features: dict[str, float]) -> None:
+        """Nothing to remember."""
+
+    def used(self, memory_ids: Sequence[str], cycle: int, store: LongTermMemory) -> list[str]:
+        """Nothing to credit."""
+        return []
+
+    def tick(self, cycle: int) -> list[str]:
+        """Nothing expires."""
+        return []
+
+    def contradicted(self, source: str) -> None:
+        """No trust to lower."""
+
+    def save(self) -> None:
+        """Nothing to persist."""
+
+
+class AdmitAll(FixedPolicy):
     """Keep everything (what most memory systems do)."""
 
     name = "admit-all"
 
     def decide(
         self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[tuple[bool, float, str, dict[str, float]]]:
+    ) -> list[Verdict]:
         """Admit each candidate with p = 1."""
-        return [(True, 1.0, "admit-all", {}) for _ in candidates]
+        return [Verdict(True, 1.0, "admit-all") for _ in candidates]
 
 
-class AdmitNone:
+class AdmitNone(FixedPolicy):
     """Keep nothing (a baseline; memory stays read-only)."""
 
     name = "admit-none"
 
     def decide(
         self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[tuple[bool, float, str, dict[str, float]]]:
+    ) -> list[Verdict]:
         """Reject each candidate with p = 0."""
-        return [(False, 0.0, "admit-none", {}) for _ in candidates]
+        return [Verdict(False, 0.0, "admit-none") for _ in candidates]
 
 
-class HandWeighted:
+class HandWeighted(FixedPolicy):
     """The hand-weighted baseline: 0.4·novelty + 0.3·utility + 0.2·recency + 0.1·type ≥ 0.5."""
 
     name = "hand-weighted"
@@ -72,13 +117,13 @@ class HandWeighted:
 
     def decide(
         self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[tuple[bool, float, str, dict[str, float]]]:
+    ) -> list[Verdict]:
         """Score each candidate by hand-set weights."""
-        out: list[tuple[bool, float, str, dict[str, float]]] = []
+        out: list[Verdict] = []
         for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
             f = candidate_features(c, novelty=novelty, trust=0.5, lexicon=self.lexicon)
             score = hand_score(f)
-            out.append((score >= 0.5, score, f"hand-weighted score {score:.2f}", f))
+            out.append(Verdict(score >= 0.5, score, f"hand-weighted score {score:.2f}", f))
         return out
 
 
@@ -146,9 +191,9 @@ class LearnedAdmission:
 
     def decide(
         self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[tuple[bool, float, str, dict[str, float]]]:
+    ) -> list[Verdict]:
         """p(admit | features) for each candidate, with the trust of its source."""
-        out: list[tuple[bool, float, str, dict[str, float]]] = []
+        out: list[Verdict] = []
         for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
             source = self.source(c)
             f = candidate_features(
@@ -242,12 +287,12 @@ class SharedMemory:
 
     def _offer(self, candidates: list[AdmissionCandidate]) -> list[AdmissionDecision]:
         verdicts = self.policy.decide(candidates, self.store)
-        admitted = [(c, v) for c, v in zip(candidates, verdicts, strict=True) if v[0]]
+        admitted = [(c, v) for c, v in zip(candidates, verdicts, strict=True) if v.admit]
         items: list[NewMemory] = []
         for c, _ in admitted:
             prev = self._last.get(c.run)
             mid = self.store.new_id(c.entry.text)
-            links: tuple[tuple[str, str], ...] = tuple(("cites", m) for m in c.cited)
+            links: tuple[tuple[LinkType, str], ...] = tuple(("cites", m) for m in c.cited)
             if prev is not None:
                 links += (("follows", prev),)
             items.append(
@@ -259,9 +304,9 @@ class SharedMemory:
                     cycle=c.entry.cycle,
                     kind=c.entry.kind,
                     source_ids=c.cited,
-                    trust=float(c.signals.get("trust", 0.5)),
+                    trust=0.5,
                     id=mid,
-                    links=links,  # type: ignore[arg-type]
+                    links=links,
                 )
             )
             # Consecutive evictions of a run are linked in order, so one recalled memory brings
@@ -278,34 +323,31 @@ class SharedMemory:
             note = "stored" if res.action == "added" else "reinforced an existing memory"
             by_candidate[id(c)] = (res.id, links, note)
             self._last[c.run] = res.id
-            if isinstance(self.policy, LearnedAdmission):
-                if res.action == "added":
-                    self.policy.admitted(res.id, c, verdict[3])
-                for old in res.superseded:
-                    rec = self.store.get(old)
-                    self.policy.contradicted(rec.agent if rec and rec.agent else "input")
+            if res.action == "added":
+                self.policy.admitted(res.id, c, verdict.features)
+            for old in res.superseded:
+                rec = self.store.get(old)
+                self.policy.contradicted(rec.agent if rec and rec.agent else "input")
         decisions: list[AdmissionDecision] = []
-        for c, (ok, p, reason, features) in zip(candidates, verdicts, strict=True):
-            if ok and id(c) in by_candidate:
-                mid, links, note = by_candidate[id(c)]
+        for c, v in zip(candidates, verdicts, strict=True):
+            if v.admit and id(c) in by_candidate:
+                mid, made, note = by_candidate[id(c)]
                 decisions.append(
-                    AdmissionDecision(c, True, p, f"{reason}; {note}", mid, links, features)
+                    AdmissionDecision(c, True, v.p, f"{v.reason}; {note}", mid, made, v.features)
                 )
             else:
-                decisions.append(AdmissionDecision(c, False, p, reason, None, (), features))
+                decisions.append(AdmissionDecision(c, False, v.p, v.reason, None, (), v.features))
         return decisions
 
     async def used(self, memory_ids: Sequence[str], cycle: int) -> list[str]:
         """A winner cited these memories: credit the decisions that admitted them."""
-        if not isinstance(self.policy, LearnedAdmission) or not memory_ids:
+        if not memory_ids:
             return []
         async with self._lock:
             return self.policy.used(memory_ids, cycle, self.store)
 
     async def tick(self, cycle: int) -> list[str]:
         """End of a cycle: penalise admissions whose horizon passed unused."""
-        if not isinstance(self.policy, LearnedAdmission):
-            return []
         async with self._lock:
             return self.policy.tick(cycle)
 
@@ -315,6 +357,5 @@ class SharedMemory:
 
     def close(self) -> None:
         """Flush and close the store; persist learned admission weights."""
-        if isinstance(self.policy, LearnedAdmission):
-            self.policy.save()
+        self.policy.save()
         self.store.close()

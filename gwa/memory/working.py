@@ -92,6 +92,22 @@ def extractive_summary(entries: Sequence[WorkingEntry], limit: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Signals:
+    """What the cycle knew about a candidate when it was made (admission features)."""
+
+    salience: float = 0.5
+    """The author's own salience, 0..1."""
+    won: float = 0.0
+    """1 if it won its cycle."""
+    critic: float = 0.0
+    """Mean critic score / 5 (−1..1); 0 when nobody scored it."""
+    entropy: float = 0.0
+    """The drive's diversity H at the time (0 without a drive)."""
+    replies_to_question: float = 0.0
+    """How much what it answered was a question (a reply usually carries the answer)."""
+
+
+@dataclass(frozen=True, slots=True)
 class AdmissionCandidate:
     """Something that might cross into long-term memory, with where it came from."""
 
@@ -101,8 +117,8 @@ class AdmissionCandidate:
     role: str = ""
     cited: tuple[str, ...] = ()
     """Long-term memories the entry drew on (their ids): its provenance."""
-    signals: Mapping[str, float] = field(default_factory=dict)
-    """What the cycle knew when the entry was made: salience, critic score, won, entropy …"""
+    signals: Signals = field(default_factory=Signals)
+    """What the cycle knew when the entry was made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +136,18 @@ class AdmissionDecision:
 
 
 class AdmissionSink(Protocol):
-    """Receives admission candidates (long-term memory plugs in here)."""
+    """Receives admission candidates and usage credit (long-term memory plugs in here)."""
 
     async def offer(self, candidates: Sequence[AdmissionCandidate]) -> list[AdmissionDecision]:
         """Consider the candidates for long-term memory; say what became of each."""
+        ...
+
+    async def used(self, memory_ids: Sequence[str], cycle: int) -> list[str]:
+        """A winner cited these memories; return the ids whose admission was credited."""
+        ...
+
+    async def tick(self, cycle: int) -> list[str]:
+        """A cycle ended; return the memories whose usage horizon passed unused."""
         ...
 
 
@@ -132,6 +156,14 @@ class NullSink:
 
     async def offer(self, candidates: Sequence[AdmissionCandidate]) -> list[AdmissionDecision]:
         """Discard the candidates (no decisions to trace: there is no long-term memory)."""
+        return []
+
+    async def used(self, memory_ids: Sequence[str], cycle: int) -> list[str]:
+        """Nothing was stored, so nothing is credited."""
+        return []
+
+    async def tick(self, cycle: int) -> list[str]:
+        """Nothing expires."""
         return []
 
 

@@ -13,7 +13,8 @@ from gwa import Workspace, parse_scenario, read_trace
 from gwa.agents.models import ChatRequest
 from gwa.agents.testing import FakeModel, FunctionModel
 from gwa.cli import main
-from gwa.memory import AdmissionCandidate, make_entry
+from gwa.events import MemoryAdmit, MemoryUse
+from gwa.memory import AdmissionCandidate, Signals, make_entry
 from gwa.memory.admission import (
     COLD_START,
     FEATURES,
@@ -36,7 +37,7 @@ def candidate(
 ) -> AdmissionCandidate:
     entry = make_entry(f"c{cycle}", cycle, author, kind, text)  # type: ignore[arg-type]
     return AdmissionCandidate(
-        entry, "run-1", "evicted", "generator", (), {"salience": 0.8, "won": 1.0}
+        entry, "run-1", "evicted", "generator", (), Signals(salience=0.8, won=1.0)
     )
 
 
@@ -90,8 +91,8 @@ def test_a_budget_keeps_about_that_share_whatever_the_p_values() -> None:
     ]
     fixed = LogisticPolicy(epsilon=0.0)
     budgeted = LogisticPolicy(epsilon=0.0, target_rate=0.3)
-    kept_fixed = [fixed.verdict(f, "text", "gen")[0] for f in stream]
-    kept = [budgeted.verdict(f, "text", "gen")[0] for f in stream]
+    kept_fixed = [fixed.verdict(f, "text", "gen").admit for f in stream]
+    kept = [budgeted.verdict(f, "text", "gen").admit for f in stream]
     assert sum(kept[100:]) / 300 == pytest.approx(0.3, abs=0.06)
     # The same stream under the fixed threshold keeps a share set by the weights alone.
     assert abs(sum(kept_fixed[100:]) / 300 - 0.3) > 0.1
@@ -130,10 +131,12 @@ def test_penalties_are_balanced_against_rarely_earned_rewards(tmp_path: Path) ->
 def test_untrusted_inputs_need_a_higher_p() -> None:
     policy = LogisticPolicy({"bias": 0.6}, epsilon=0.0)  # p ≈ 0.65 whatever the features
     features = {k: 0.0 for k in FEATURES} | {"bias": 1.0}
-    ok, p, reason, _ = policy.verdict(features | {"trust": 0.5}, "longer hours", "gen")
+    v = policy.verdict(features | {"trust": 0.5}, "longer hours", "gen")
+    ok, p, reason = v.admit, v.p, v.reason
     assert ok
     assert 0.5 < p < 0.8
-    ok, p2, reason, _ = policy.verdict(features | {"trust": 0.25}, "longer hours", "input")
+    v = policy.verdict(features | {"trust": 0.25}, "longer hours", "input")
+    ok, p2, reason = v.admit, v.p, v.reason
     assert not ok
     assert p2 == p
     assert reason == f"untrusted source, p={p:.2f} < 0.80"
@@ -156,7 +159,7 @@ def test_a_cited_memory_rewards_its_admission_and_the_chain_it_came_from(tmp_pat
         "evicted",
         "generator",
         (first.memory_id or "",),
-        {"salience": 0.6, "won": 1.0},
+        Signals(salience=0.6, won=1.0),
     )
     (second,) = asyncio.run(mem.offer([second_c]))
     assert ("cites", first.memory_id) in second.links
@@ -345,16 +348,19 @@ def test_training_from_traces_labels_by_later_use(
     for i in range(6):
         for prefix, text, features in (("g", "useful thing " * 5, good), ("b", "noise " * 20, bad)):
             writer.emit(
-                "memory.admit",
-                cycle=i,
-                memory_id=f"{prefix}{i}",
-                p=0.5,
-                reason="",
-                text=text,
-                links=[],
-                features=features,
+                MemoryAdmit(
+                    cycle=i,
+                    candidate=f"c{i}",
+                    source="evicted",
+                    memory_id=f"{prefix}{i}",
+                    p=0.5,
+                    reason="",
+                    text=text,
+                    links=[],
+                    features=features,
+                )
             )
-        writer.emit("memory.use", cycle=i + 2, memories=[f"g{i}"], credited=[])
+        writer.emit(MemoryUse(cycle=i + 2, winner=f"c{i}", memories=[f"g{i}"], credited=[]))
     writer.close()
     xs, ys, ws = examples_from_traces([trace], horizon=5)
     assert len(xs) == 12
@@ -391,7 +397,7 @@ def test_a_turn_replies_to_the_turn_before_it_in_the_same_session_only(tmp_path:
     conv["conversation"]["session_1"][0]["text"] = "Guess what I adopted?"
     conv["conversation"]["session_1"][2]["text"] = "Did you see it?"
     (c,) = load_locomo(locomo_file(tmp_path / "c.json", conv))
-    replies = [_candidate(c, i).signals["replies_to_question"] for i in range(len(c.turns))]
+    replies = [_candidate(c, i).signals.replies_to_question for i in range(len(c.turns))]
     # D1:2 answers D1:1's question; D2:1 opens a new session, so D1:3's question is not its.
     assert [t.dia_id for t in c.turns] == ["D1:1", "D1:2", "D1:3", "D2:1", "D2:2"]
     assert replies == [0.0, 1.0, 0.0, 0.0, 0.0]

@@ -35,8 +35,8 @@ async def test_thoughts_evicted_in_one_run_are_recalled_in_the_next(tmp_path: Pa
     stored = {r.field("memory_id") for r in admitted}
     assert all(r.field("p") == 1.0 and r.field("reason").startswith("admit-all") for r in admitted)
     # Consecutive evictions of a run are linked in order.
-    assert any(link["type"] == "follows" for r in admitted for link in r.field("links"))
-    recalled = {m["id"] for r in events(second, "memory.retrieve") for m in r.field("memories")}
+    assert any(link.type == "follows" for r in admitted for link in r.field("links"))
+    recalled = {m.id for r in events(second, "memory.retrieve") for m in r.field("memories")}
     assert recalled & stored, "the second run recalled nothing the first run stored"
     first_recall = events(second, "memory.retrieve")[0]
     assert first_recall.field("queries")[0] == "plan a reading club for teenagers"

@@ -1,0 +1,144 @@
+"""Compete: inhibition of return, then the selection policy picks one winner and tags it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from gwa.agents.roles import ChoiceOut
+from gwa.cycle.context import CycleContext
+from gwa.cycle.state import CycleState
+from gwa.events import SelectionInhibit, SelectionMade
+from gwa.selection import novelty, select_by_score, shortlist
+from gwa.types import Broadcast, Candidate, Critique, Phase, Request, Selection
+
+
+async def compete(
+    ctx: CycleContext,
+    state: CycleState,
+    b: Broadcast,
+    candidates: list[Candidate],
+    critiques: list[Critique],
+) -> Selection:
+    """The cycle's selection, traced as ``selection`` (with every score)."""
+    selection = await select(ctx, state, b, candidates, critiques)
+    state.inhibit = max(0, state.inhibit - 1)
+    winner = selection.winner
+    ctx.trace.emit(
+        SelectionMade(
+            cycle=b.cycle,
+            agent=winner.agent if winner else None,
+            policy=selection.policy,
+            winner=winner.id if winner else None,
+            text=winner.text if winner else None,
+            tag=selection.tag,
+            scores=selection.scores,
+            reason=selection.reason,
+        )
+    )
+    return selection
+
+
+def inhibition_active(ctx: CycleContext, state: CycleState) -> bool:
+    """Whether near-copies of recent winners are kept from winning this cycle."""
+    drive = ctx.scenario.drive
+    mode = drive.inhibition if drive and drive.enabled else "off"
+    return mode == "always" or (mode == "deadlock" and state.inhibit > 0)
+
+
+async def select(
+    ctx: CycleContext,
+    state: CycleState,
+    b: Broadcast,
+    candidates: list[Candidate],
+    critiques: list[Critique],
+) -> Selection:
+    """Apply inhibition of return, then the scenario's policy (score, arbiter or hybrid)."""
+    policy = ctx.scenario.selection
+    if not candidates:
+        return Selection(policy.policy, None, "THINK_MORE", {}, "no candidates")
+    if inhibition_active(ctx, state) and state.recent:
+        offered = candidates
+        candidates = inhibit_repeats(ctx, state, candidates)
+        if not candidates:
+            # What the workspace tried to broadcast still tells the drive it is looping.
+            state.attempt = max(offered, key=lambda c: c.salience).text
+            reason = "every candidate repeats a recent winner (inhibition of return in a deadlock)"
+            return Selection(policy.policy, None, "THINK_MORE", {}, reason)
+    context = [e.text for e in ctx.memory.entries]
+    scored = select_by_score(
+        candidates,
+        critiques,
+        context,
+        threshold=policy.threshold,
+        margin=policy.margin,
+        respond_min_score=policy.respond_min_score,
+    )
+    if policy.policy == "score":
+        return scored
+    pool = candidates
+    if policy.policy == "hybrid":
+        pool = shortlist(
+            candidates, scored.scores, size=policy.shortlist, threshold=policy.threshold
+        )
+    if not pool:
+        return replace(scored, policy=policy.policy)
+    return await _arbitrate(ctx, state, b, pool, critiques, scored)
+
+
+async def _arbitrate(
+    ctx: CycleContext,
+    state: CycleState,
+    b: Broadcast,
+    pool: list[Candidate],
+    critiques: Sequence[Critique],
+    scored: Selection,
+) -> Selection:
+    """The arbiter chooses among ``pool`` and tags it; without a valid choice, the score does."""
+    policy = ctx.scenario.selection.policy
+    ids = {c.id for c in pool}
+    request = Request(
+        Phase.SELECT,
+        b,
+        0.0,
+        candidates=tuple(pool),
+        critiques=tuple(c for c in critiques if c.candidate_id in ids),
+    )
+    arbiters = ctx.by_phase[Phase.SELECT]
+    results = await ctx.ask(state, Phase.SELECT, request, arbiters, ChoiceOut)
+    if results:
+        agent, out = results[0]
+        reason = f"{agent.name}: {out.reason}".strip()
+        return Selection(policy, pool[out.winner - 1], out.tag, scored.scores, reason)
+    return replace(
+        scored,
+        policy=policy,
+        reason=f"no valid arbiter choice; fell back to the score policy ({scored.reason})",
+    )
+
+
+def inhibit_repeats(
+    ctx: CycleContext, state: CycleState, candidates: list[Candidate]
+) -> list[Candidate]:
+    """Inhibition of return: a near-copy of a recent winner (the drive's window) may not win
+    again (cosine ≥ δ with the drive's embedder, else word overlap)."""
+    delta = ctx.scenario.drive.deadlock.similarity if ctx.scenario.drive else 0.9
+    recent = state.recent
+    embedder = ctx.temperature.embedder
+    if embedder is not None:
+        vecs = embedder.embed([*recent, *(c.text for c in candidates)])
+        past, now = vecs[: len(recent)], vecs[len(recent) :]
+        sims = [float((past @ v).max()) for v in now]
+    else:
+        sims = [1.0 - novelty(c.text, recent) for c in candidates]
+    kept = [c for c, sim in zip(candidates, sims, strict=True) if sim < delta]
+    if len(kept) < len(candidates):
+        ctx.trace.emit(
+            SelectionInhibit(
+                cycle=state.cycle,
+                inhibited=[c.id for c, s in zip(candidates, sims, strict=True) if s >= delta],
+                similarity=[round(x, 4) for x in sims],
+                recent_winners=len(recent),
+            )
+        )
+    return kept

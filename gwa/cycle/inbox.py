@@ -1,0 +1,105 @@
+"""The run's inbox: inputs waiting to be perceived, stop requests and remote presence, fed
+from the run's input and control topics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from gwa.broadcast import Bus, Sender, Subscription, Topics
+
+Presence = tuple[str, str, str]
+"""(agent, "join" | "leave", detail): a change not yet traced."""
+
+
+class Inbox:
+    """Listens to the input and control topics of one run."""
+
+    def __init__(self, bus: Bus, topics: Topics, sender: Sender) -> None:
+        self._bus = bus
+        self._topics = topics
+        self.sender = sender
+        self._inputs: list[str] = []
+        self.stop_reason: str | None = None
+        self.wake = asyncio.Event()
+        """Set when an input or a stop arrives (ends an idle pause)."""
+        self._subs: list[Subscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.present: dict[str, str] = {}
+        """Remote agents that joined over the bus: agent name → worker id."""
+        self._presence: list[Presence] = []
+        self.joined = asyncio.Event()
+
+    async def start(self) -> None:
+        """Listen to the input and control topics."""
+        for topic, fn in (
+            (self._topics.input, self._on_input),
+            (self._topics.control, self._on_control),
+        ):
+            sub = self._bus.subscribe(topic)
+            self._subs.append(sub)
+            self._tasks.append(asyncio.create_task(self._listen(sub, fn)))
+
+    @staticmethod
+    async def _listen(sub: Subscription, fn: Callable[[str, dict[str, Any]], None]) -> None:
+        async for envelope in sub:
+            fn(envelope.kind, envelope.payload)
+
+    def _on_input(self, kind: str, payload: dict[str, Any]) -> None:
+        text = payload.get("text")
+        if kind == "input" and isinstance(text, str) and text.strip():
+            self._inputs.append(text.strip())
+            self.wake.set()
+
+    def _on_control(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "stop":
+            self.request_stop(str(payload.get("reason") or "stop requested on the control topic"))
+        agent, worker = str(payload.get("agent", "")), str(payload.get("worker", ""))
+        if kind == "join" and agent:
+            self.present[agent] = worker
+            self._presence.append((agent, "join", f"worker {worker} joined"))
+            self.joined.set()
+        elif kind == "leave" and agent and self.present.get(agent) == worker:
+            del self.present[agent]
+            self._presence.append((agent, "leave", str(payload.get("reason", "left"))))
+
+    def take_presence(self) -> list[Presence]:
+        """Joins and leaves since the last call."""
+        taken, self._presence = self._presence, []
+        return taken
+
+    def mark_absent(self, agent: str, reason: str) -> None:
+        """Stop asking a remote agent until it joins again."""
+        if self.present.pop(agent, None) is not None:
+            self._presence.append((agent, "leave", reason))
+
+    async def submit(self, text: str) -> None:
+        """Publish an input on the run's input topic."""
+        await self._bus.publish(self.sender.envelope(self._topics.input, "input", {"text": text}))
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the current cycle (the first reason given is kept)."""
+        self.stop_reason = self.stop_reason or reason
+        self.wake.set()
+
+    async def publish_output(self, answer: str, cycle: int) -> None:
+        """Publish a response on the run's output topic."""
+        envelope = self.sender.envelope(self._topics.output, "output", {"answer": answer}, cycle)
+        await self._bus.publish(envelope)
+
+    def drain_inputs(self) -> list[str]:
+        """Take every input received so far."""
+        taken, self._inputs = self._inputs, []
+        return taken
+
+    @property
+    def has_input(self) -> bool:
+        """Whether inputs are waiting."""
+        return bool(self._inputs)
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        for sub in self._subs:
+            await sub.close()
+        await asyncio.gather(*self._tasks)

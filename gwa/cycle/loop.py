@@ -1,0 +1,124 @@
+"""The loop: one cycle is perceive → deliberate → compete → update → regulate; the run goes
+on until an answer (unless idle), a stop condition, or the wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from gwa.agents.roles import ResponseOut
+from gwa.cycle.compete import compete
+from gwa.cycle.context import CycleContext
+from gwa.cycle.deliberate import deliberate
+from gwa.cycle.perceive import perceive
+from gwa.cycle.regulate import regulate
+from gwa.cycle.state import CycleState, Outcome, Status
+from gwa.cycle.update import update
+from gwa.events import ResponseGiven
+from gwa.types import Broadcast, Candidate, Phase, Request, Selection
+
+Stop = tuple[Status, str]
+
+
+async def run_cycle(ctx: CycleContext, state: CycleState) -> Selection:
+    """One whole cycle (``state.cycle`` is the cycle to run)."""
+    b = await perceive(ctx, state)
+    candidates, critiques = await deliberate(ctx, state, b)
+    selection = await compete(ctx, state, b, candidates, critiques)
+    await update(ctx, state, b, selection, candidates, critiques)
+    regulate(ctx, state, selection.winner)
+    return selection
+
+
+async def run_cycles(ctx: CycleContext, state: CycleState) -> Outcome:
+    """Cycle until an answer (unless idle) or a stop condition; answer from the workspace at
+    the end when the scenario says ``final_answer: always``."""
+    ws = ctx.scenario.workspace
+    start = time.monotonic()
+    stop: Stop = ("max_cycles", "")
+    try:
+        async with asyncio.timeout(ws.wall_clock_s):
+            stop = await _cycle_until_stop(ctx, state)
+    except TimeoutError:
+        stop = ("timeout", f"wall clock of {ws.wall_clock_s:g} s reached")
+    status, reason = stop
+    if (
+        status in ("max_cycles", "budget")
+        and not state.outputs
+        and ws.final_answer == "always"
+        and state.last_winner is not None
+    ):
+        await respond(ctx, state, state.last_winner)
+        status, reason = "answered", f"{reason}; answered from the workspace (final_answer)"
+    return Outcome(
+        status=status,
+        reason=reason,
+        answer=state.outputs[-1] if state.outputs else None,
+        outputs=tuple(state.outputs),
+        cycles=state.cycle,
+        usage=state.usage,
+        duration_s=time.monotonic() - start,
+    )
+
+
+async def _cycle_until_stop(ctx: CycleContext, state: CycleState) -> Stop:
+    idle = ctx.scenario.workspace.idle.enabled
+    while True:
+        state.cycle += 1
+        selection = await run_cycle(ctx, state)
+        if selection.winner is not None and selection.tag == "RESPOND":
+            await respond(ctx, state, selection.winner)
+            if not idle:
+                return "answered", f"{selection.policy} tagged RESPOND"
+        stop = stop_condition(ctx, state)
+        if stop is not None:
+            return stop
+        if idle:
+            await idle_wait(ctx)
+            if ctx.inbox.stop_reason is not None:
+                return "stopped", ctx.inbox.stop_reason
+
+
+def stop_condition(ctx: CycleContext, state: CycleState) -> Stop | None:
+    """Why the run stops after this cycle, if it does: stalled, stopped, max cycles, budget."""
+    ws = ctx.scenario.workspace
+    if state.stalled is not None:
+        return "stalled", state.stalled
+    if ctx.inbox.stop_reason is not None:
+        return "stopped", ctx.inbox.stop_reason
+    if state.cycle >= ws.max_cycles:
+        return "max_cycles", f"max_cycles={ws.max_cycles} reached"
+    budget = ws.token_budget
+    if budget is not None and state.usage.total >= budget:
+        return "budget", f"token budget {budget} used ({state.usage.total})"
+    return None
+
+
+async def idle_wait(ctx: CycleContext) -> None:
+    """In idle mode: pause for the interval, or until an input or a stop arrives."""
+    if ctx.inbox.has_input:
+        return
+    ctx.inbox.wake.clear()
+    try:
+        async with asyncio.timeout(ctx.scenario.workspace.idle.interval_s):
+            await ctx.inbox.wake.wait()
+    except TimeoutError:
+        pass
+
+
+async def respond(ctx: CycleContext, state: CycleState, winner: Candidate) -> None:
+    """The responder writes the answer from the workspace (else the winner is the answer);
+    ``response``; the answer is published on the output topic."""
+    responders = ctx.by_phase[Phase.RESPOND]
+    answer, by = winner.text, winner.agent
+    t = state.cycle
+    if responders:
+        s = ctx.scenario
+        b = Broadcast(ctx.run_id, t, ctx.goal, s.identity, ctx.memory.entries, winner)
+        request = Request(Phase.RESPOND, b, 0.0)
+        results = await ctx.ask(state, Phase.RESPOND, request, responders, ResponseOut)
+        if results:
+            answer, by = results[0][1].answer, results[0][0].name
+    state.outputs.append(answer)
+    ctx.trace.emit(ResponseGiven(cycle=t, agent=by, answer=answer, winner=winner.id))
+    await ctx.inbox.publish_output(answer, t)

@@ -1,0 +1,80 @@
+"""The per-run mutable state of the cycles, as plain data.
+
+Everything the phases change between cycles lives here and nowhere else, so a run can be
+inspected, tested on a hand-built state, and (later) checkpointed and resumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gwa.memory import Signals
+from gwa.types import Candidate, Usage
+
+Status = Literal[
+    "answered", "max_cycles", "budget", "timeout", "stopped", "stalled", "error", "cancelled"
+]
+"""How a run ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a working-memory thought came from, kept until it leaves for long-term memory."""
+
+    role: str
+    cited: tuple[str, ...]
+    """Long-term memories the thought drew on."""
+    signals: Signals
+
+
+@dataclass(slots=True)
+class CycleState:
+    """What the cycles of one run change: counters, the last winner, the drive's side effects."""
+
+    temperature: float
+    """The generators' temperature in this cycle (before per-agent bounds)."""
+    window: int = 4
+    """How many recent winners `recent` keeps (the drive's window)."""
+    cycle: int = 0
+    """The cycle in progress (0 before the first)."""
+    usage: Usage = field(default_factory=Usage)
+    last_winner: Candidate | None = None
+    outputs: list[str] = field(default_factory=list)
+    """Every answer given so far."""
+    requests: int = 0
+    """Phase requests published (part of each request id)."""
+    notes: list[str] = field(default_factory=list)
+    """Workspace notes (escalation prompts) for the next broadcast."""
+    withhold: int = 0
+    """Broadcasts left that withhold the last winner and the raw thoughts (perspective step)."""
+    inhibit: int = 0
+    """Cycles left in which near-copies of recent winners may not win."""
+    attempt: str | None = None
+    """What the workspace tried to broadcast in a cycle where every candidate was inhibited."""
+    recent: list[str] = field(default_factory=list)
+    """The last `window` winners' texts, oldest first."""
+    requery: bool = False
+    """The next perceive recalls for novelty instead of asking attention (requery step)."""
+    stalled: str | None = None
+    """Why the run stalls, once the drive gave up."""
+    provenance: dict[str, Provenance] = field(default_factory=dict)
+    """Working-memory thought id → its provenance, until it is evicted."""
+
+    def remember_winner(self, winner: Candidate) -> None:
+        """The winner becomes the last winner and joins the recent window."""
+        self.last_winner = winner
+        self.recent = [*self.recent, winner.text][-self.window :]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a run of cycles ended."""
+
+    status: Status
+    reason: str
+    answer: str | None
+    outputs: tuple[str, ...]
+    cycles: int
+    usage: Usage
+    duration_s: float

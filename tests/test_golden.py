@@ -1,0 +1,85 @@
+"""The recorded runs replay to the same event sequence, pinned in tests/golden/.
+
+Each case is a shipped cassette (recorded from the embedded model) or a shipped scenario on
+the fake model. A change to the core that alters what a run writes fails here; a change that
+does so on purpose re-pins with ``python tests/test_golden.py`` and says why in its commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gwa import read_trace
+from gwa.cli import main
+
+HERE = Path(__file__).resolve().parent
+GOLDEN = HERE / "golden"
+SCENARIOS = HERE.parent / "gwa" / "scenarios"
+VOLATILE = ("ts", "run", "latency_ms", "duration_s")
+
+CASES: dict[str, list[str]] = {
+    "brainstorm-replay": [
+        "run",
+        "brainstorm",
+        "--replay",
+        str(SCENARIOS / "cassettes" / "brainstorm.json"),
+    ],
+    "debate-replay": ["run", "debate", "--replay", str(SCENARIOS / "cassettes" / "debate.json")],
+    "brainstorm-fake": ["run", "brainstorm", "--model", "fake"],
+    "echo-chamber-fake": ["run", "echo-chamber", "--model", "fake", "--max-cycles", "12"],
+    "idle-thinker-fake": ["run", "idle-thinker", "--model", "fake"],
+}
+
+
+def normalise(path: Path) -> list[dict[str, Any]]:
+    """The events of a trace without what differs between runs (time, run id, latency)."""
+    out = []
+    for record in read_trace(path):
+        d = json.loads(record.model_dump_json(exclude_unset=True))
+        for key in VOLATILE:
+            d.pop(key, None)
+        d["event"] = record.event
+        if record.event == "run.start":
+            d.pop("config", None)
+        out.append(d)
+    return out
+
+
+def replay(case: str, folder: Path) -> list[dict[str, Any]]:
+    """Run one case in ``folder`` (its memory store starts empty) and normalise its trace."""
+    trace = folder / f"{case}.jsonl"
+    cwd = Path.cwd()
+    os.chdir(folder)
+    try:
+        main([*CASES[case], "--quiet", "--trace", str(trace)])
+    finally:
+        os.chdir(cwd)
+    return normalise(trace)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_runs_replay_to_the_pinned_events(case: str, tmp_path: Path) -> None:
+    """Every event a pinned run wrote is written again, in order, with the same fields."""
+    pinned = [json.loads(line) for line in (GOLDEN / f"{case}.jsonl").read_text().splitlines()]
+    events = replay(case, tmp_path)
+    assert [e["event"] for e in events] == [e["event"] for e in pinned]
+    assert events == pinned
+
+
+if __name__ == "__main__":  # re-pin: python tests/test_golden.py [CASE ...]
+    import tempfile
+
+    os.environ["GWA_FORBID_NETWORK_MODELS"] = "1"
+    GOLDEN.mkdir(exist_ok=True)
+    for name in sys.argv[1:] or sorted(CASES):
+        with tempfile.TemporaryDirectory() as tmp:
+            lines = [json.dumps(e, ensure_ascii=False) for e in replay(name, Path(tmp))]
+        (GOLDEN / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+        print(f"pinned {name}: {len(lines)} events")
