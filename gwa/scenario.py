@@ -273,10 +273,22 @@ class Scenario(_Spec):
     selection: SelectionSpec = SelectionSpec()
     workspace: WorkspaceSpec = WorkspaceSpec()
     drive: DriveSpec | None = None
-    """The entropy drive (omit it, or set enabled: false, for a constant temperature)."""
+    """The entropy drive (omit it, or set enabled: false, for a constant temperature). A
+    workspace that idles gets the default drive unless this says ``enabled: false``: idle
+    thinking with no drive loops on near-copies."""
     memory: MemorySpec | None = None
     """Long-term memory (omit it for none: working memory only)."""
     trace: TraceSpec = TraceSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _idle_has_a_drive(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("drive") is not None:
+            return data
+        ws = data.get("workspace")
+        idle = ws.get("idle") if isinstance(ws, dict) else getattr(ws, "idle", None)
+        enabled = idle.get("enabled") if isinstance(idle, dict) else getattr(idle, "enabled", None)
+        return {**data, "drive": {}} if enabled is True else data
 
     def output_of(self, agent: AgentSpec) -> str:
         """The output kind of an agent's role."""

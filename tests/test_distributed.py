@@ -17,6 +17,7 @@ from broker import Broker
 from gwa import Workspace, read_trace
 from gwa.broadcast import Envelope
 from gwa.broadcast.mqtt import MqttBus
+from gwa.events import Event
 
 SCENARIO = """
 name: duo
@@ -133,9 +134,9 @@ async def test_outside_clients_feed_inputs_and_watch_broadcasts(
 
     tasks: list[asyncio.Task[None]] = []
 
-    def on_event(event: dict[str, Any]) -> None:
-        if event["event"] == "cycle.start" and event["cycle"] == 2:
-            tasks.append(asyncio.get_running_loop().create_task(feed(event["run"])))
+    def on_event(event: Event) -> None:
+        if event.event == "cycle.start" and event.cycle == 2:
+            tasks.append(asyncio.get_running_loop().create_task(feed(event.run)))
 
     ws.add_listener(on_event)
     await ws.run()
@@ -157,8 +158,8 @@ async def test_a_killed_worker_is_marked_absent_and_the_run_goes_on(
     trace = tmp_path / "t.jsonl"
     ws = Workspace.from_yaml(path, bus=bus, remote_agents=["remote-gen"], trace_path=trace)
 
-    def on_event(event: dict[str, Any]) -> None:
-        if event["event"] == "cycle.start" and event["cycle"] == 3:
+    def on_event(event: Event) -> None:
+        if event.event == "cycle.start" and event.cycle == 3:
             os.kill(worker.pid, signal.SIGKILL)
 
     ws.add_listener(on_event)
@@ -206,8 +207,8 @@ async def test_the_run_completes_when_the_broker_is_killed_and_restarted(
 
     tasks: list[asyncio.Task[None]] = []
 
-    def on_event(event: dict[str, Any]) -> None:
-        if event["event"] == "cycle.start" and event["cycle"] == 4:
+    def on_event(event: Event) -> None:
+        if event.event == "cycle.start" and event.cycle == 4:
             tasks.append(asyncio.get_running_loop().create_task(bounce()))
 
     ws.add_listener(on_event)

@@ -170,7 +170,7 @@ async def test_a_looping_run_escalates_and_stops_as_stalled(
     trace_file: Path, estimator: str
 ) -> None:
     """An agent that repeats itself gets a spike, a perspective note, a re-query, then a stall."""
-    model = ScriptedModel([json.dumps({"candidates": [{"text": "blue, blue, blue"}]})], cycle=True)
+    model = ScriptedModel([json.dumps({"candidates": [{"text": "Paint it blue."}]})], cycle=True)
     ws = Workspace(
         parse_scenario(LOOP.format(estimator=estimator)),
         models={"default": model},
@@ -223,7 +223,7 @@ async def test_inhibition_of_return_stops_a_repeat_from_winning_in_a_deadlock(
     said = itertools.count()
     parrot = FunctionModel(
         lambda req: json.dumps(
-            {"candidates": [{"text": "blue, blue, blue", "salience": 1.0 + 0 * next(said)}]}
+            {"candidates": [{"text": "Paint it blue.", "salience": 1.0 + 0 * next(said)}]}
         )
     )
     ideas = (f"colour idea {COLOURS[i % len(COLOURS)]} number {i}" for i in itertools.count())
@@ -254,7 +254,8 @@ async def test_standing_inhibition_never_lets_a_recent_winner_win_again(trace_fi
     """inhibition: always (the default): the repeat never wins twice within the window; when
     every candidate is a repeat there is no winner and the attempt feeds deadlock detection."""
     parrot = ScriptedModel(
-        [json.dumps({"candidates": [{"text": "blue, blue, blue", "salience": 1.0}]})], cycle=True
+        [json.dumps({"candidates": [{"text": "Paint it blue.", "salience": 1.0}]})],
+        cycle=True,
     )
     judge = ScriptedModel([json.dumps({"winner": 1, "tag": "THINK_MORE"})], cycle=True)
     text = DUO.replace("inhibition: deadlock", "inhibition: always").replace(
@@ -266,7 +267,7 @@ async def test_standing_inhibition_never_lets_a_recent_winner_win_again(trace_fi
     result = await ws.run()
     records = list(read_trace(trace_file))
     winners = [r.field("text") for r in records if r.event == "selection" and r.field("text")]
-    assert winners[0] == "blue, blue, blue"
+    assert winners[0] == "Paint it blue."
     no_winner = [r for r in records if r.event == "selection" and r.field("text") is None]
     assert no_winner
     assert "repeats a recent winner" in no_winner[0].field("reason")

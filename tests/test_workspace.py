@@ -297,6 +297,7 @@ async def test_idle_mode_keeps_cycling_and_an_input_interrupts_the_pause(trace_f
     text = (
         "goal: g\nagents:\n  - {name: g, role: generator}\nselection: {policy: score}\n"
         "workspace:\n  max_cycles: 10\n  idle: {enabled: true, interval_s: 3600}\n"
+        "drive: {enabled: false}\n"  # this test is about inputs and stops, not the drive
     )
     ws = Workspace(
         parse_scenario(text), models={"default": FakeModel(final_after=0)}, trace_path=trace_file

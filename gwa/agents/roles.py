@@ -29,6 +29,34 @@ def repeated_phrase(text: str) -> bool:
     return bool(_REPEAT.match(words))
 
 
+_JSON_SYNTAX = re.compile(
+    r'["”]\s*:\s*(?:true|false|null|-?\d|["“{\[])|\{\s*["“]|["”]\s*\}|\}\s*[,}\]]'
+)
+MIN_WORD_SHARE = 0.6
+"""Below this share of letters and digits among the non-space characters, a text is debris."""
+
+
+def debris(text: str) -> str | None:
+    """Why ``text`` is not a thought, or None: mostly punctuation, JSON syntax from a model that
+    closed a string early (``...", "final":false}}, {``), or one phrase repeated."""
+    visible = [c for c in text if not c.isspace()]
+    words = sum(1 for c in visible if c.isalnum())
+    if not visible or words / len(visible) < MIN_WORD_SHARE:
+        return "it is mostly punctuation"
+    if _JSON_SYNTAX.search(text):
+        return "it holds JSON syntax (a fragment of the output format, not a thought)"
+    if repeated_phrase(text):
+        return "it only repeats one phrase"
+    return None
+
+
+def _thought(text: str) -> str:
+    why = debris(text)
+    if why is not None:
+        raise ValueError(f"not a thought: {why}")
+    return text
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -47,6 +75,11 @@ class CandidateOut(_Out):
     text: str = Field(min_length=1, max_length=2000)
     salience: float = Field(default=0.5, ge=0.0, le=1.0)
     final: bool = False
+
+    @field_validator("text")
+    @classmethod
+    def _a_thought(cls, text: str) -> str:
+        return _thought(text)
 
 
 class CandidatesOut(_Out):
@@ -89,11 +122,9 @@ class ResponseOut(_Out):
 
     @field_validator("answer")
     @classmethod
-    def _not_a_loop(cls, answer: str) -> str:
+    def _an_answer(cls, answer: str) -> str:
         # A small model under a schema sometimes loops on one phrase ("They're... They're...").
-        if repeated_phrase(answer):
-            raise ValueError("the answer only repeats one phrase")
-        return answer
+        return _thought(answer)
 
 
 class SummaryOut(_Out):
@@ -101,6 +132,11 @@ class SummaryOut(_Out):
 
     model_config = ConfigDict(title="Summary", extra="ignore", frozen=True)
     summary: str = Field(min_length=1)
+
+    @field_validator("summary")
+    @classmethod
+    def _a_summary(cls, summary: str) -> str:
+        return _thought(summary)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -117,20 +118,27 @@ async def _arbitrate(
     )
 
 
+def plain(text: str) -> str:
+    """A text as near-copy detection compares it: lower case, words only ("...This is fun!"
+    and "this is fun" are the same thought)."""
+    return " ".join(re.findall(r"[\w'’]+", text.lower()))
+
+
 def inhibit_repeats(
     ctx: CycleContext, state: CycleState, candidates: list[Candidate]
 ) -> list[Candidate]:
     """Inhibition of return: a near-copy of a recent winner (the drive's window) may not win
     again (cosine ≥ δ with the drive's embedder, else word overlap)."""
     delta = ctx.scenario.drive.deadlock.similarity if ctx.scenario.drive else 0.9
-    recent = state.recent
+    recent = [plain(t) for t in state.recent]
+    texts = [plain(c.text) for c in candidates]
     embedder = ctx.temperature.embedder
     if embedder is not None:
-        vecs = embedder.embed([*recent, *(c.text for c in candidates)])
+        vecs = embedder.embed([*recent, *texts])
         past, now = vecs[: len(recent)], vecs[len(recent) :]
         sims = [float((past @ v).max()) for v in now]
     else:
-        sims = [1.0 - novelty(c.text, recent) for c in candidates]
+        sims = [1.0 - novelty(t, recent) for t in texts]
     kept = [c for c, sim in zip(candidates, sims, strict=True) if sim < delta]
     if len(kept) < len(candidates):
         ctx.trace.emit(

@@ -48,7 +48,12 @@ class Inbox:
 
     def _on_input(self, kind: str, payload: dict[str, Any]) -> None:
         text = payload.get("text")
-        if kind == "input" and isinstance(text, str) and text.strip():
+        if kind == "input" and isinstance(text, str):
+            self.receive(text)
+
+    def receive(self, text: str) -> None:
+        """Queue an input for the next perceive (blank text is ignored)."""
+        if text.strip():
             self._inputs.append(text.strip())
             self.wake.set()
 

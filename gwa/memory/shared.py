@@ -289,7 +289,7 @@ class SharedMemory:
         verdicts = self.policy.decide(candidates, self.store)
         admitted = [(c, v) for c, v in zip(candidates, verdicts, strict=True) if v.admit]
         items: list[NewMemory] = []
-        for c, _ in admitted:
+        for c, verdict in admitted:
             prev = self._last.get(c.run)
             mid = self.store.new_id(c.entry.text)
             links: tuple[tuple[LinkType, str], ...] = tuple(("cites", m) for m in c.cited)
@@ -304,7 +304,9 @@ class SharedMemory:
                     cycle=c.entry.cycle,
                     kind=c.entry.kind,
                     source_ids=c.cited,
-                    trust=0.5,
+                    # The trust of its source when it was admitted (0.5 where the policy
+                    # weighs no trust), so retrieval can weigh it.
+                    trust=verdict.features.get("trust", 0.5),
                     id=mid,
                     links=links,
                 )
