@@ -2,7 +2,8 @@
 #   make demo   set up (first time: builds llama.cpp, ~5-8 min) and run the flagship scenario
 #               on the embedded local model, offline, no API key
 #   make test   set up (also Debian's chromium for the browser tests and mosquitto for the
-#               MQTT tests) and run lint, type checks and the whole test suite
+#               MQTT tests) and run lint, the import-layer contracts, type checks and the
+#               whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -48,6 +49,7 @@ demo: setup-local
 lint: setup
 	$(BIN)/ruff format --check gwa tests bench
 	$(BIN)/ruff check gwa tests bench
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy

@@ -3,12 +3,17 @@
 A swarm of specialised LLM agents around one global workspace: each cycle the agents react
 concurrently to the current broadcast, one winner is selected and broadcast back, and the
 cycle continues until an answer, a budget, or a stop.
+
+Names are loaded on first use, so ``import gwa.types`` or ``import gwa.broadcast`` loads
+only what it needs (the kernel: `gwa.types`, `gwa.errors`, `gwa.events`, `gwa.netguard`).
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from gwa._version import __version__
-from gwa.agents.agent import Agent, AgentContext, LLMAgent
-from gwa.agents.models import ChatModel, ChatRequest, ChatResponse
-from gwa.agents.roles import BUILTIN_ROLES, Role
 from gwa.errors import (
     BusClosed,
     BusError,
@@ -24,10 +29,44 @@ from gwa.errors import (
     ScenarioError,
     TraceError,
 )
-from gwa.scenario import Scenario, load_scenario, parse_scenario
-from gwa.trace import TraceRecord, read_trace
 from gwa.types import Broadcast, Candidate, ChatMessage, Critique, Phase, Request, Usage
-from gwa.workspace import RunResult, Workspace
+
+if TYPE_CHECKING:
+    from gwa.agents.agent import Agent, AgentContext, LLMAgent
+    from gwa.agents.models import ChatModel, ChatRequest, ChatResponse
+    from gwa.agents.roles import BUILTIN_ROLES, Role
+    from gwa.scenario import Scenario, load_scenario, parse_scenario
+    from gwa.trace import TraceRecord, read_trace
+    from gwa.worker import run_agent
+    from gwa.workspace import RunResult, Workspace
+
+_LAZY = {
+    "Agent": "gwa.agents.agent",
+    "AgentContext": "gwa.agents.agent",
+    "LLMAgent": "gwa.agents.agent",
+    "ChatModel": "gwa.agents.models",
+    "ChatRequest": "gwa.agents.models",
+    "ChatResponse": "gwa.agents.models",
+    "BUILTIN_ROLES": "gwa.agents.roles",
+    "Role": "gwa.agents.roles",
+    "Scenario": "gwa.scenario",
+    "load_scenario": "gwa.scenario",
+    "parse_scenario": "gwa.scenario",
+    "TraceRecord": "gwa.trace",
+    "read_trace": "gwa.trace",
+    "run_agent": "gwa.worker",
+    "RunResult": "gwa.workspace",
+    "Workspace": "gwa.workspace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gwa' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BUILTIN_ROLES",
@@ -66,4 +105,5 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "read_trace",
+    "run_agent",
 ]

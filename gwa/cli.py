@@ -7,7 +7,7 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,19 @@ from rich.console import Console
 from rich.markup import escape
 
 from gwa._version import __version__
+from gwa.broadcast import Bus
 from gwa.cli_memory import add_commands as add_memory_commands
 from gwa.cli_memory import cmd_eval, cmd_memory
 from gwa.errors import ConfigError, GwaError, ModelUnavailable
 from gwa.events import AgentError, CycleStart, Event, ModelCall, SelectionMade, trace_schema
 from gwa.resolve import parse_model_option
-from gwa.scenario import Scenario, builtin_scenarios, load_scenario, resolve_scenario_path
+from gwa.scenario import (
+    ModelSpec,
+    Scenario,
+    builtin_scenarios,
+    load_scenario,
+    resolve_scenario_path,
+)
 from gwa.workspace import RunResult, Workspace
 
 EXIT_ANSWERED, EXIT_NO_ANSWER, EXIT_BAD_INPUT = 0, 1, 2
@@ -62,6 +69,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"gwa {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    _agent_parser(sub)
+    val = sub.add_parser("validate", help="check scenario files; errors as file:line:col")
+    val.add_argument("files", nargs="+", type=Path)
+    _view_parser(sub)
+    schema = sub.add_parser(
+        "schema", help="print the scenario JSON Schema (or, with --trace, the trace's)"
+    )
+    schema.add_argument(
+        "--trace", action="store_true", help="the JSON Schema of one trace line instead"
+    )
+    add_memory_commands(sub)
+    sub.add_parser("scenarios", help="list the shipped scenarios")
+    return p
+
+
+def _run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="run a scenario to an answer")
     run.add_argument("scenario", help="a scenario file, or the name of a shipped one")
     run.add_argument("--goal", help="the goal (default: the scenario's goal)")
@@ -89,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--join-timeout", type=float, default=60.0, help="seconds to wait for remote agents"
     )
+
+
+def _agent_parser(sub: Any) -> None:
     agent = sub.add_parser("agent", help="run one agent of a scenario in this process, over MQTT")
     agent.add_argument("scenario", help="a scenario file, or the name of a shipped one")
     agent.add_argument("--role", required=True, help="the agent's name (or a role only one has)")
@@ -96,8 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--run", help="join this run id (default: the first that expects it)")
     agent.add_argument("--wait", type=float, default=300.0, help="seconds to wait for a run")
     _bus_options(agent, required=True)
-    val = sub.add_parser("validate", help="check scenario files; errors as file:line:col")
-    val.add_argument("files", nargs="+", type=Path)
+
+
+def _view_parser(sub: Any) -> None:
     view = sub.add_parser("view", help="open a trace in the viewer (a local web page)")
     view.add_argument("trace", type=Path)
     view.add_argument("--compare", type=Path, help="a second trace to show side by side")
@@ -105,15 +133,6 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
     view.add_argument("--live", action="store_true", help="follow a trace that is still written")
     view.add_argument("--no-browser", action="store_true", help="only print the address")
-    schema = sub.add_parser(
-        "schema", help="print the scenario JSON Schema (or, with --trace, the trace's)"
-    )
-    schema.add_argument(
-        "--trace", action="store_true", help="the JSON Schema of one trace line instead"
-    )
-    add_memory_commands(sub)
-    sub.add_parser("scenarios", help="list the shipped scenarios")
-    return p
 
 
 def _bus_options(p: argparse.ArgumentParser, *, required: bool = False) -> None:
@@ -132,7 +151,7 @@ def _bus_options(p: argparse.ArgumentParser, *, required: bool = False) -> None:
 def _mqtt_options(args: argparse.Namespace) -> Any:
     import os
 
-    from gwa.broadcast.mqtt import MqttOptions
+    from gwa.broadcast import MqttOptions
 
     return MqttOptions.from_url(
         args.bus,
@@ -153,25 +172,31 @@ def _with_max_cycles(scenario: Scenario, n: int | None) -> Scenario:
     return scenario.model_copy(update={"workspace": ws})
 
 
+def _model_override(args: argparse.Namespace) -> ModelSpec | None:
+    if args.replay and args.model:
+        raise ConfigError("--replay and --model cannot be combined: a replay answers every call")
+    if args.replay:
+        return parse_model_option(f"replay:{args.replay}")
+    return parse_model_option(args.model) if args.model else None
+
+
+def _bus(args: argparse.Namespace) -> Bus | None:
+    if args.bus:
+        from gwa.broadcast import MqttBus
+
+        return MqttBus(_mqtt_options(args))
+    if args.remote:
+        raise ConfigError("--remote needs --bus mqtt://HOST:PORT (agents elsewhere need a broker)")
+    return None
+
+
 async def _run(args: argparse.Namespace, console: Console) -> RunResult:
     path = resolve_scenario_path(args.scenario)
     scenario = _with_max_cycles(load_scenario(path), args.max_cycles)
-    if args.replay and args.model:
-        raise ConfigError("--replay and --model cannot be combined: a replay answers every call")
-    override = None
-    if args.replay:
-        override = parse_model_option(f"replay:{args.replay}")
-    elif args.model:
-        override = parse_model_option(args.model)
+    override = _model_override(args)
     if args.memory is not None and args.no_memory:
         raise ConfigError("--memory and --no-memory cannot be combined")
-    bus = None
-    if args.bus:
-        from gwa.broadcast.mqtt import MqttBus
-
-        bus = MqttBus(_mqtt_options(args))
-    elif args.remote:
-        raise ConfigError("--remote needs --bus mqtt://HOST:PORT (agents elsewhere need a broker)")
+    bus = _bus(args)
     ws = Workspace(
         scenario,
         base_dir=path.parent,
@@ -231,17 +256,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _agent(args: argparse.Namespace) -> int:
-    from gwa.worker import pick_agent, serve, worker_workspace
+    from gwa import run_agent
 
     path = resolve_scenario_path(args.scenario)
-    scenario = load_scenario(path)
-    name = pick_agent(scenario, args.role)
-    override = parse_model_option(args.model) if args.model else None
-    ws = worker_workspace(scenario, override, path.parent)
-    return await serve(
-        ws,
-        name,
+    return await run_agent(
+        load_scenario(path),
+        args.role,
         _mqtt_options(args),
+        model=parse_model_option(args.model) if args.model else None,
+        base_dir=path.parent,
         run=args.run,
         wait_s=args.wait,
         say=lambda m: print(m, file=sys.stderr, flush=True),
@@ -291,29 +314,35 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    doc = trace_schema() if args.trace else Scenario.model_json_schema()
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    for name, path in builtin_scenarios().items():
+        print(f"{name:<20} {path}")
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _cmd_run,
+    "validate": _cmd_validate,
+    "view": _cmd_view,
+    "agent": lambda args: asyncio.run(_agent(args)),
+    "memory": cmd_memory,
+    "eval": cmd_eval,
+    "schema": _cmd_schema,
+    "scenarios": _cmd_scenarios,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gwa`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return _cmd_run(args)
-        if args.command == "validate":
-            return _cmd_validate(args)
-        if args.command == "view":
-            return _cmd_view(args)
-        if args.command == "agent":
-            return asyncio.run(_agent(args))
-        if args.command == "memory":
-            return cmd_memory(args)
-        if args.command == "eval":
-            return cmd_eval(args)
-        if args.command == "schema":
-            doc = trace_schema() if args.trace else Scenario.model_json_schema()
-            print(json.dumps(doc, indent=2))
-            return 0
-        for name, path in builtin_scenarios().items():
-            print(f"{name:<20} {path}")
-        return 0
+        return _COMMANDS[args.command](args)
     except (ConfigError, ModelUnavailable) as exc:
         print(f"gwa: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -43,7 +43,11 @@ def add_commands(sub: Any) -> None:
     exp.add_argument("file", type=Path, help="output file ('-' for stdout)")
     imp = ms.add_parser("import", help="load an export (ids kept; existing ids are skipped)")
     imp.add_argument("file", type=Path)
+    _train_parser(ms)
+    _eval_parser(sub)
 
+
+def _train_parser(ms: Any) -> None:
     tr = ms.add_parser(
         "train", help="train the learned admission policy from run traces or a LoCoMo file"
     )
@@ -60,6 +64,8 @@ def add_commands(sub: Any) -> None:
         help="with --dataset: the threshold keeps this share of the training turns (default 0.45)",
     )
 
+
+def _eval_parser(sub: Any) -> None:
     ev = sub.add_parser("eval", help="measure retrieval quality")
     es = ev.add_subparsers(dest="eval_command", required=True)
     em = es.add_parser("memory", help="evidence recall@k on LoCoMo-format conversations")
@@ -81,7 +87,7 @@ def add_commands(sub: Any) -> None:
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
-    from gwa.memory.store import LongTermMemory
+    from gwa.memory import LongTermMemory
 
     return LongTermMemory(args.store, url=args.url, collection=args.collection, create=create)
 
@@ -189,60 +195,23 @@ def _import(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_on_dataset(store: Any, args: argparse.Namespace) -> int:
-    import tempfile
-
-    from gwa.eval.admission import prepare, train_policy
-    from gwa.eval.memory import load_locomo, main_progress
-    from gwa.memory.admission import LogisticPolicy
-    from gwa.memory.embeddings import MiniLMEmbedder
-
-    budget = 0.45 if args.budget is None else args.budget
-    if not 0 < budget <= 1:
-        raise ConfigError(f"--budget must be in (0, 1], got {budget}")
-    conversations = load_locomo(args.dataset)
-    emb = MiniLMEmbedder.shared()
-    prepared = []
-    for conv in conversations:
-        main_progress(f"{conv.id}: embedding {len(conv.turns)} turns")
-        prepared.append(prepare(conv, emb))
-    with tempfile.TemporaryDirectory(prefix="gwa-train-") as tmp:
-        policy, info = train_policy(prepared, budget, Path(tmp))
-    policy.epsilon = LogisticPolicy().epsilon
-    path = store.path / "admission.json" if store.path is not None else Path("admission.json")
-    policy.save(path)
-    print(
-        f"trained on {info['training_turns']} turns of {len(conversations)} conversation(s) "
-        f"({100 * info['used_fraction']:.1f}% used); threshold p ≥ {info['threshold']:.3f} "
-        f"(it kept {100 * budget:.0f}% of the training turns); weights in {path}"
-    )
-    return 0
-
-
 def _train(store: Any, args: argparse.Namespace) -> int:
-    from gwa.memory.admission import LogisticPolicy, examples_from_traces
+    from gwa.eval import main_progress, train_from_dataset, train_from_traces
 
     if args.dataset is not None:
-        return _train_on_dataset(store, args)
+        budget = 0.45 if args.budget is None else args.budget
+        done = train_from_dataset(store.path, args.dataset, budget=budget, progress=main_progress)
+        print(
+            f"trained on {done.examples} turns ({done.used} used) of {done.note}; "
+            f"weights in {done.path}"
+        )
+        return 0
     if args.budget is not None:
         raise ConfigError("--budget applies to --dataset training only")
-
-    missing = [str(p) for p in args.traces if not p.is_file()]
-    if missing:
-        raise ConfigError(f"trace file(s) not found: {', '.join(missing)}")
-    xs, ys, ws = examples_from_traces(args.traces, horizon=args.horizon)
-    if not xs:
-        raise ConfigError(
-            "the traces hold no memory.admit events with features; run scenarios with "
-            "memory.admission: learned (or hand-weighted) first"
-        )
-    path = store.path / "admission.json" if store.path is not None else Path("admission.json")
-    policy = LogisticPolicy.load(path) if path.exists() else LogisticPolicy()
-    policy.fit(xs, ys, ws)
-    policy.save(path)
+    done = train_from_traces(store.path, args.traces, horizon=args.horizon)
     print(
-        f"trained on {len(xs)} admissions ({int(sum(ys))} later used) from "
-        f"{len(args.traces)} trace(s); weights in {path}"
+        f"trained on {done.examples} admissions ({done.used} later used) from "
+        f"{len(args.traces)} trace(s); weights in {done.path}"
     )
     return 0
 
@@ -275,11 +244,15 @@ def cmd_memory(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run one `gwa eval` sub-command."""
-    from gwa.eval.memory import evaluate, format_report, main_progress
+    from gwa.eval import (
+        evaluate_admission,
+        evaluate_memory,
+        format_admission,
+        format_report,
+        main_progress,
+    )
 
     if args.eval_command == "admission":
-        from gwa.eval.admission import evaluate_admission, format_admission
-
         report = evaluate_admission(
             args.dataset, train=args.train, budget=args.budget, progress=main_progress
         )
@@ -291,7 +264,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ks = [int(k) for k in args.k.split(",") if k.strip()]
     except ValueError:
         raise ConfigError(f"--k takes comma-separated integers, got {args.k!r}") from None
-    report = evaluate(args.dataset, ks, progress=main_progress)
+    report = evaluate_memory(args.dataset, ks, progress=main_progress)
     print(format_report(report))
     _write_json(args.json_out, report)
     return 0

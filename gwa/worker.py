@@ -142,3 +142,21 @@ async def serve(
 def worker_workspace(scenario: Scenario, override: ModelSpec | None, base_dir: Any) -> Workspace:
     """A workspace used only to build the agent (its models) the way a run would."""
     return Workspace(scenario, model_override=override, base_dir=base_dir, trace_path=False)
+
+
+async def run_agent(
+    scenario: Scenario,
+    agent: str,
+    options: MqttOptions,
+    *,
+    model: ModelSpec | None = None,
+    base_dir: Any = None,
+    run: str | None = None,
+    wait_s: float = 300.0,
+    say: Callable[[str], None] = print,
+) -> int:
+    """Run one agent of ``scenario`` (by name, or by a role only one agent has) in this process
+    for one run over MQTT, as `gwa agent` does; returns an exit code."""
+    name = pick_agent(scenario, agent)
+    ws = worker_workspace(scenario, model, base_dir)
+    return await serve(ws, name, options, run=run, wait_s=wait_s, say=say)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -27,10 +26,18 @@ from gwa.broadcast import Bus, LocalBus, Sender, Topics
 from gwa.cycle import CycleContext, CycleState, Inbox, Outcome, Status, run_cycles
 from gwa.drive import TemperatureSource
 from gwa.errors import ConfigError
-from gwa.events import AgentAbsent, AgentInfo, Event, RunAnnounce, RunEnd, RunStart, bus_event
+from gwa.events import Event
 from gwa.hub import AgentRunner, Hub, RemoteAgent
 from gwa.memory import AdmissionSink, NullRetriever, NullSink, Retriever, WorkingMemory
 from gwa.resolve import Resolved, build_model, resolve_default
+from gwa.runscope import (
+    announce_and_wait,
+    announce_end,
+    failed,
+    open_transport,
+    run_start,
+    write_end,
+)
 from gwa.scenario import ModelSpec, Scenario, load_scenario
 from gwa.trace import TraceWriter, secrets_from_env
 from gwa.types import RunId, Usage
@@ -198,27 +205,6 @@ class Workspace:
             return self._options.trace_path
         return Path(self.scenario.trace.path.format(scenario=self.scenario.name, run=run))
 
-    async def _await_remote(
-        self, bus: Bus, topics: Topics, inbox: Inbox, trace: TraceWriter
-    ) -> None:
-        """Announce the run (retained, on its control topic) and wait for the remote agents."""
-        announce = inbox.sender.envelope(
-            topics.control,
-            "announce",
-            {"run": topics.run, "scenario": self.scenario.name, "remote": list(self.remote_agents)},
-        )
-        await bus.publish(announce, retain=True)
-        trace.emit(RunAnnounce(remote=list(self.remote_agents), topic=topics.control))
-        try:
-            async with asyncio.timeout(self.join_timeout_s):
-                while not set(self.remote_agents) <= set(inbox.present):
-                    inbox.joined.clear()
-                    await inbox.joined.wait()
-        except TimeoutError:
-            missing = sorted(set(self.remote_agents) - set(inbox.present))
-            detail = f"did not join within {self.join_timeout_s:g} s; going on without them"
-            trace.emit(AgentAbsent(cycle=0, agent=",".join(missing), detail=detail))
-
     def _open_memory(self) -> SharedMemory | None:
         """The scenario's long-term memory, unless the caller plugged in their own or none."""
         spec = self.scenario.memory
@@ -257,11 +243,11 @@ class Workspace:
             async with contextlib.AsyncExitStack() as stack:
                 outcome = await self._run_in(stack, goal, agents, trace, bus, inbox, state)
         except BaseException as exc:
-            self._end(trace, state, _failed(exc, state, time.monotonic() - started), exc)
+            write_end(trace, failed(exc, state, time.monotonic() - started), exc)
             raise
         finally:
             self._inbox = None
-        self._end(trace, state, outcome, None)
+        write_end(trace, outcome, None)
         return RunResult(
             run=run,
             status=outcome.status,
@@ -288,97 +274,52 @@ class Workspace:
             cassette, record = Cassette(), self._options.record
             agents = [_recording(a, cassette) for a in agents]
             stack.callback(cassette.save, record)
-        topics = Topics(trace.run)
-        hub = Hub(bus, topics)
-        if self._bus is None:
-            stack.push_async_callback(bus.close)
-        await bus.start()
-        bus.observe(lambda kind, info: trace.emit(bus_event(kind, info)))
-        stack.callback(bus.observe, None)
-        await hub.start()
-        stack.push_async_callback(hub.stop)
-        await inbox.start()
-        stack.push_async_callback(inbox.stop)
+        hub = await open_transport(stack, bus, inbox, trace, own_bus=self._bus is None)
         for agent in agents:
             if not isinstance(agent, RemoteAgent):
-                runner = AgentRunner(agent, bus, topics)
+                runner = AgentRunner(agent, bus, inbox.topics)
                 runner.attach()
                 stack.push_async_callback(runner.detach)
         shared = self._open_memory()
         if shared is not None:
             stack.callback(shared.close)
-        trace.emit(self._run_start(goal, agents))
+        reason = self.model_choice.reason if self.model_choice else None
+        trace.emit(run_start(self.scenario, goal, agents, reason))
         if self.remote_agents:
-            await self._await_remote(bus, topics, inbox, trace)
-        temperature = self._temperature_source or build_drive(self.scenario)
-        state.temperature = temperature.temperature()
-        ctx = CycleContext(
+            await announce_and_wait(
+                bus, inbox, trace, self.scenario.name, self.remote_agents, self.join_timeout_s
+            )
+        ctx = self._context(goal, agents, hub, trace, inbox, shared)
+        state.temperature = ctx.temperature.temperature()
+        if ctx.scenario.drive is not None:
+            state.window = ctx.scenario.drive.window
+        outcome = await run_cycles(ctx, state)
+        if self.remote_agents:
+            await announce_end(bus, inbox)
+        return outcome
+
+    def _context(
+        self,
+        goal: str,
+        agents: list[Agent],
+        hub: Hub,
+        trace: TraceWriter,
+        inbox: Inbox,
+        shared: SharedMemory | None,
+    ) -> CycleContext:
+        ws = self.scenario.workspace
+        return CycleContext(
             scenario=self.scenario,
             goal=goal,
             agents=agents,
             hub=hub,
             trace=trace,
             inbox=inbox,
-            memory=WorkingMemory(
-                self.scenario.workspace.working_memory_tokens,
-                keep_recent=self.scenario.workspace.keep_recent,
-            ),
-            temperature=temperature,
+            memory=WorkingMemory(ws.working_memory_tokens, keep_recent=ws.keep_recent),
+            temperature=self._temperature_source or build_drive(self.scenario),
             retriever=shared or self.retriever,
             admission=shared or self.admission,
             remote=frozenset(self.remote_agents),
-        )
-        if ctx.scenario.drive is not None:
-            state.window = ctx.scenario.drive.window
-        outcome = await run_cycles(ctx, state)
-        if self.remote_agents:
-            ended = inbox.sender.envelope(topics.control, "run.end", {"run": trace.run})
-            await bus.publish(ended, retain=True)
-        return outcome
-
-    @staticmethod
-    def _end(
-        trace: TraceWriter, state: CycleState, outcome: Outcome, error: BaseException | None
-    ) -> None:
-        """Write ``run.end`` and close the trace (every exit path comes through here)."""
-        if trace.closed:
-            return
-        end = RunEnd(
-            cycle=outcome.cycles,
-            status=outcome.status,
-            reason=outcome.reason,
-            answer=outcome.answer,
-            cycles=outcome.cycles,
-            tokens_in=outcome.usage.prompt_tokens,
-            tokens_out=outcome.usage.completion_tokens,
-            duration_s=round(outcome.duration_s, 3),
-        )
-        if error is not None:
-            end = end.model_copy(update={"error_type": type(error).__name__})
-        try:
-            trace.emit(end)
-        finally:
-            trace.close()
-
-    def _run_start(self, goal: str, agents: Sequence[Agent]) -> RunStart:
-        config = self.scenario.model_dump(mode="json")
-        digest = hashlib.sha256(self.scenario.model_dump_json().encode()).hexdigest()[:16]
-        return RunStart(
-            scenario=self.scenario.name,
-            config_hash=digest,
-            config=config,
-            seed=self.scenario.workspace.seed,
-            goal=goal,
-            model=self.model_choice.reason if self.model_choice else None,
-            agents=[
-                AgentInfo(
-                    name=a.name,
-                    role=a.role.name,
-                    output=a.role.output,
-                    model=a.model.name if isinstance(a, LLMAgent) else "custom",
-                )
-                for a in agents
-            ],
         )
 
     async def stream(self, goal: str | None = None) -> AsyncIterator[Event]:
@@ -410,19 +351,3 @@ def _recording(agent: Agent, cassette: Cassette) -> Agent:
     if isinstance(agent, LLMAgent) and not isinstance(agent.model, RecordingModel):
         agent.model = RecordingModel(agent.model, cassette)
     return agent
-
-
-def _failed(exc: BaseException, state: CycleState, duration_s: float) -> Outcome:
-    """The outcome of a run that an exception or a cancellation ended."""
-    cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-    status: Status = "cancelled" if cancelled else "error"
-    reason = "the run was cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
-    return Outcome(
-        status=status,
-        reason=reason,
-        answer=state.outputs[-1] if state.outputs else None,
-        outputs=tuple(state.outputs),
-        cycles=state.cycle,
-        usage=state.usage,
-        duration_s=duration_s,
-    )

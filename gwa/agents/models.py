@@ -1,19 +1,28 @@
-"""The chat-model seam: one small protocol every provider implements."""
+"""The chat-model seam: one small protocol every provider implements.
+
+The network guard (`GWA_FORBID_NETWORK_MODELS`) lives in `gwa.netguard`; it is re-exported here.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlparse
 
-from gwa.errors import NetworkModelForbidden
+from gwa.netguard import FORBID_ENV, guard_network, is_loopback, network_models_forbidden
 from gwa.types import ChatMessage, Usage
 
-FORBID_ENV = "GWA_FORBID_NETWORK_MODELS"
-"""Set to 1 (the test suite does) to make every network model refuse to call out."""
+__all__ = [
+    "FORBID_ENV",
+    "ChatModel",
+    "ChatRequest",
+    "ChatResponse",
+    "estimate_tokens",
+    "guard_network",
+    "is_loopback",
+    "network_models_forbidden",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,29 +70,6 @@ class ChatModel(Protocol):
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Answer the request; raise a `gwa.errors.ModelError` on failure."""
         ...
-
-
-def network_models_forbidden() -> bool:
-    """Whether network models are switched off (``GWA_FORBID_NETWORK_MODELS=1``)."""
-    return os.environ.get(FORBID_ENV, "") not in ("", "0", "false", "no")
-
-
-def is_loopback(url: str | None) -> bool:
-    """Whether a base URL points at this machine (allowed even when network models are not)."""
-    if not url:
-        return False
-    host = urlparse(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
-def guard_network(model_name: str, base_url: str | None) -> None:
-    """Refuse a call to a non-loopback endpoint while network models are forbidden."""
-    if network_models_forbidden() and not is_loopback(base_url):
-        raise NetworkModelForbidden(
-            f"model {model_name!r} would call {base_url or 'the network'} but network models are "
-            f"forbidden ({FORBID_ENV}=1); use gwa.agents.testing.ScriptedModel, FunctionModel "
-            "or a replay cassette in tests"
-        )
 
 
 def estimate_tokens(text: str) -> int:

@@ -18,7 +18,8 @@ class Inbox:
 
     def __init__(self, bus: Bus, topics: Topics, sender: Sender) -> None:
         self._bus = bus
-        self._topics = topics
+        self.topics = topics
+        """The run's topics."""
         self.sender = sender
         self._inputs: list[str] = []
         self.stop_reason: str | None = None
@@ -34,8 +35,8 @@ class Inbox:
     async def start(self) -> None:
         """Listen to the input and control topics."""
         for topic, fn in (
-            (self._topics.input, self._on_input),
-            (self._topics.control, self._on_control),
+            (self.topics.input, self._on_input),
+            (self.topics.control, self._on_control),
         ):
             sub = self._bus.subscribe(topic)
             self._subs.append(sub)
@@ -81,7 +82,7 @@ class Inbox:
 
     async def submit(self, text: str) -> None:
         """Publish an input on the run's input topic."""
-        await self._bus.publish(self.sender.envelope(self._topics.input, "input", {"text": text}))
+        await self._bus.publish(self.sender.envelope(self.topics.input, "input", {"text": text}))
 
     def request_stop(self, reason: str) -> None:
         """Stop after the current cycle (the first reason given is kept)."""
@@ -90,7 +91,7 @@ class Inbox:
 
     async def publish_output(self, answer: str, cycle: int) -> None:
         """Publish a response on the run's output topic."""
-        envelope = self.sender.envelope(self._topics.output, "output", {"answer": answer}, cycle)
+        envelope = self.sender.envelope(self.topics.output, "output", {"answer": answer}, cycle)
         await self._bus.publish(envelope)
 
     def drain_inputs(self) -> list[str]:

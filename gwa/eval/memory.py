@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from gwa.errors import ConfigError
+from gwa.eval.recall import bm25_tokens, recalls, summarise
 
 _DIA = re.compile(r"D\d+:\d+")
 _WORD = re.compile(r"\w+")
@@ -127,36 +128,6 @@ def load_locomo(path: Path) -> list[Conversation]:
     return out
 
 
-def _bm25_tokens(text: str) -> list[str]:
-    from gwa.memory.lexical import STOPWORDS
-
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
-
-
-def _recalls(
-    ranked: Sequence[set[str]], gold: Sequence[str], ks: Sequence[int]
-) -> dict[int, float]:
-    out: dict[int, float] = {}
-    for k in ks:
-        found: set[str] = set().union(*ranked[:k]) if ranked[:k] else set()
-        out[k] = sum(g in found for g in gold) / len(gold)
-    return out
-
-
-def _summarise(rows: Sequence[tuple[Any, dict[int, float]]], ks: Sequence[int]) -> dict[str, Any]:
-    def block(sel: list[dict[int, float]]) -> dict[str, float]:
-        return {f"recall@{k}": round(100 * float(np.mean([r[k] for r in sel])), 2) for k in ks}
-
-    cats = sorted({c for c, _ in rows})
-    return {
-        "overall": block([r for _, r in rows]) if rows else {},
-        "by_category": {
-            str(c): {**block([r for cc, r in rows if cc == c]), "n": sum(cc == c for cc, _ in rows)}
-            for c in cats
-        },
-    }
-
-
 def evaluate(
     path: Path,
     ks: Sequence[int] = (1, 5, 10, 25, 50),
@@ -207,23 +178,21 @@ def evaluate(
             for item, res in zip(chunk, store.add(chunk), strict=True):
                 owner.setdefault(res.id, set()).add(item.id.split(":", 1)[1] if item.id else "")
         qvecs = store.embedder.embed([q.text for q in c.questions])
-        bm25 = BM25Okapi([_bm25_tokens(t.text) for t in c.turns])
+        bm25 = BM25Okapi([bm25_tokens(t.text) for t in c.turns])
         for i, q in enumerate(c.questions):
             hits = store.search([q.text], ks[-1], query_vectors=qvecs[i : i + 1])
-            ours.append((q.category, _recalls([owner[h.record.id] for h in hits], q.evidence, ks)))
-            scores = bm25.get_scores(_bm25_tokens(q.text))
+            ours.append((q.category, recalls([owner[h.record.id] for h in hits], q.evidence, ks)))
+            scores = bm25.get_scores(bm25_tokens(q.text))
             order = np.argsort(-scores, kind="stable")[: ks[-1]]
-            base.append(
-                (q.category, _recalls([{c.turns[j].dia_id} for j in order], q.evidence, ks))
-            )
+            base.append((q.category, recalls([{c.turns[j].dia_id} for j in order], q.evidence, ks)))
         store.close()
         tmp.cleanup()
         say(
             f"{c.id}: {len(c.turns)} turns, {len(c.questions)} questions, "
             f"{time.perf_counter() - t0:.1f}s"
         )
-    report = _summarise(ours, ks)
-    baseline = _summarise(base, ks)
+    report = summarise(ours, ks)
+    baseline = summarise(base, ks)
     return {
         "dataset": str(path),
         "n_conversations": len(convs),

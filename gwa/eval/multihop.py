@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gwa.errors import ConfigError
+from gwa.eval.recall import bm25_tokens, summarise
 
 
 def _field(value: Any) -> Any:
@@ -86,7 +87,6 @@ def evaluate_multihop(
     """Supporting-passage recall@k for the store and for BM25."""
     from rank_bm25 import BM25Okapi
 
-    from gwa.eval.memory import _bm25_tokens, _summarise
     from gwa.memory.store import LongTermMemory, NewMemory
 
     say = progress or (lambda s: None)
@@ -104,18 +104,18 @@ def evaluate_multihop(
             for i, res in enumerate(store.add(items)):
                 owner.setdefault(res.id, set()).add(start + i)
             say(f"{min(start + 256, len(texts))}/{len(texts)} passages stored")
-        bm25 = BM25Okapi([_bm25_tokens(t) for t in texts])
+        bm25 = BM25Okapi([bm25_tokens(t) for t in texts])
         qvecs = store.embedder.embed([q for q, _, _ in questions])
         top = max(ks)
         for i, (q, gold, kind) in enumerate(questions):
             hits = store.search([q], top, query_vectors=qvecs[i : i + 1])
             found = [owner[h.record.id] for h in hits]
             ours.append((kind, {k: _recall(found[:k], gold) for k in ks}))
-            order = np.argsort(-bm25.get_scores(_bm25_tokens(q)), kind="stable")[:top]
+            order = np.argsort(-bm25.get_scores(bm25_tokens(q)), kind="stable")[:top]
             found_b = [{int(j)} for j in order]
             base.append((kind, {k: _recall(found_b[:k], gold) for k in ks}))
         store.close()
-    report = _summarise(ours, ks)
+    report = summarise(ours, ks)
     return {
         "dataset": str(path),
         "n_conversations": 0,
@@ -125,7 +125,7 @@ def evaluate_multihop(
         "ks": list(ks),
         "overall": report["overall"],
         "by_category": report["by_category"],
-        "baseline_bm25": _summarise(base, ks),
+        "baseline_bm25": summarise(base, ks),
         "seconds": round(time.perf_counter() - started, 1),
     }
 

@@ -167,7 +167,7 @@ class OpenAIEmbedder:
     ) -> None:
         import openai
 
-        from gwa.agents.models import guard_network
+        from gwa.netguard import guard_network
 
         url = base_url or os.environ.get("OPENAI_BASE_URL")
         guard_network(f"openai-embeddings:{model}", url)

@@ -13,6 +13,7 @@ from gwa import Workspace, parse_scenario, read_trace
 from gwa.agents.models import ChatRequest
 from gwa.agents.testing import FakeModel, FunctionModel
 from gwa.cli import main
+from gwa.eval.training import examples_from_traces
 from gwa.events import MemoryAdmit, MemoryUse
 from gwa.memory import AdmissionCandidate, Signals, make_entry
 from gwa.memory.admission import (
@@ -21,7 +22,6 @@ from gwa.memory.admission import (
     Lexicon,
     LogisticPolicy,
     TrustBook,
-    examples_from_traces,
     instruction_like,
     text_features,
 )
