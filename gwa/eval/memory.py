@@ -85,47 +85,47 @@ def load_locomo(path: Path) -> list[Conversation]:
         raise ConfigError(f"{path}: not JSON ({e})") from e
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of conversations (LoCoMo format)")
-    out: list[Conversation] = []
-    for n, sample in enumerate(data):
-        where = f"{path}: conversation {n}"
-        if not isinstance(sample, dict) or "conversation" not in sample or "qa" not in sample:
-            raise ConfigError(f"{where}: needs 'conversation' and 'qa' (LoCoMo format)")
-        sid = str(sample.get("sample_id", n))
-        conv = sample["conversation"]
-        sessions = sorted(
-            (int(m.group(1)), key)
-            for key in conv
-            if (m := _SESSION.fullmatch(key)) and isinstance(conv[key], list)
-        )
-        turns: list[Turn] = []
-        prev = ""
-        for _, key in sessions:
-            date = conv.get(f"{key}_date_time", "")
-            for t in conv[key]:
-                try:
-                    said = str(t["text"])
-                    speaker = str(t["speaker"])
-                    dia = str(t["dia_id"])
-                except (KeyError, TypeError):
-                    raise ConfigError(
-                        f"{where} ({sid}), {key}: a turn lacks speaker/text/dia_id"
-                    ) from None
-                if t.get("blip_caption"):
-                    said += f" [shared image: {t['blip_caption']}]"
-                line = f"{speaker}: {said}"
-                text = f"{line} ({date})" if date else line
-                turns.append(Turn(dia, text, prev, speaker, said))
-                prev = line
-        questions: list[Question] = []
-        bad = 0
-        for q in sample["qa"]:
-            evidence, b = parse_evidence(q.get("evidence", []))
-            bad += b
-            if not evidence or "question" not in q:
-                continue
+    return [_conversation(sample, f"{path}: conversation {n}", n) for n, sample in enumerate(data)]
+
+
+def _conversation(sample: Any, where: str, n: int) -> Conversation:
+    if not isinstance(sample, dict) or "conversation" not in sample or "qa" not in sample:
+        raise ConfigError(f"{where}: needs 'conversation' and 'qa' (LoCoMo format)")
+    sid = str(sample.get("sample_id", n))
+    turns = _turns(sample["conversation"], f"{where} ({sid})")
+    questions: list[Question] = []
+    bad = 0
+    for q in sample["qa"]:
+        evidence, b = parse_evidence(q.get("evidence", []))
+        bad += b
+        if evidence and "question" in q:
             questions.append(Question(str(q["question"]), evidence, int(q.get("category", 0))))
-        out.append(Conversation(sid, tuple(turns), tuple(questions), bad))
-    return out
+    return Conversation(sid, tuple(turns), tuple(questions), bad)
+
+
+def _turns(conv: dict[str, Any], where: str) -> list[Turn]:
+    """The turns of every session in order; a turn's text ends with its session's date and
+    carries its image caption (images are not released)."""
+    sessions = sorted(
+        (int(m.group(1)), key)
+        for key in conv
+        if (m := _SESSION.fullmatch(key)) and isinstance(conv[key], list)
+    )
+    turns: list[Turn] = []
+    prev = ""
+    for _, key in sessions:
+        date = conv.get(f"{key}_date_time", "")
+        for t in conv[key]:
+            try:
+                said, speaker, dia = str(t["text"]), str(t["speaker"]), str(t["dia_id"])
+            except (KeyError, TypeError):
+                raise ConfigError(f"{where}, {key}: a turn lacks speaker/text/dia_id") from None
+            if t.get("blip_caption"):
+                said += f" [shared image: {t['blip_caption']}]"
+            line = f"{speaker}: {said}"
+            turns.append(Turn(dia, f"{line} ({date})" if date else line, prev, speaker, said))
+            prev = line
+    return turns
 
 
 def evaluate(

@@ -452,30 +452,7 @@ class LongTermMemory:
         expected = {"format": FORMAT, "version": VERSION, "dim": self.embedder.dim}
         name = getattr(self.embedder, "name", "")
         if marker.exists():
-            try:
-                found = json.loads(marker.read_text(encoding="utf-8"))
-            except ValueError as e:
-                raise StoreError(
-                    f"{marker} is corrupt ({e}); restore it from a backup or an export"
-                ) from e
-            if not isinstance(found, dict) or found.get("format") != FORMAT:
-                raise StoreError(f"{marker} does not describe a GWA memory store")
-            if found.get("version") != VERSION:
-                raise StoreError(
-                    f"{path} is store format version {found.get('version')}; this GWA reads "
-                    f"version {VERSION}. Export it with the GWA that wrote it and import it here"
-                )
-            if found.get("dim") != self.embedder.dim:
-                raise StoreError(
-                    f"{path} holds {found.get('dim')}-dimensional vectors but the embedder makes "
-                    f"{self.embedder.dim}; open it with the embedder it was built with"
-                )
-            if found.get("embedder") not in (None, name):
-                raise StoreError(
-                    f"{path} was built with embeddings {found.get('embedder')!r}, not {name!r}; "
-                    "vectors from different models cannot be compared: use the same "
-                    "memory.embeddings or export and re-import into a new store"
-                )
+            self._check_marker(path, marker, name)
             return
         if not path.exists():
             if not create:
@@ -494,6 +471,33 @@ class LongTermMemory:
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(json.dumps({**expected, "embedder": name}) + "\n")
         os.replace(tmp, marker)
+
+    def _check_marker(self, path: Path, marker: Path, name: str) -> None:
+        """An existing store must be this format and version, and match the embedder."""
+        try:
+            found = json.loads(marker.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise StoreError(
+                f"{marker} is corrupt ({e}); restore it from a backup or an export"
+            ) from e
+        if not isinstance(found, dict) or found.get("format") != FORMAT:
+            raise StoreError(f"{marker} does not describe a GWA memory store")
+        if found.get("version") != VERSION:
+            raise StoreError(
+                f"{path} is store format version {found.get('version')}; this GWA reads "
+                f"version {VERSION}. Export it with the GWA that wrote it and import it here"
+            )
+        if found.get("dim") != self.embedder.dim:
+            raise StoreError(
+                f"{path} holds {found.get('dim')}-dimensional vectors but the embedder makes "
+                f"{self.embedder.dim}; open it with the embedder it was built with"
+            )
+        if found.get("embedder") not in (None, name):
+            raise StoreError(
+                f"{path} was built with embeddings {found.get('embedder')!r}, not {name!r}; "
+                "vectors from different models cannot be compared: use the same "
+                "memory.embeddings or export and re-import into a new store"
+            )
 
     def _load(self) -> None:
         ids: set[str] = set()
