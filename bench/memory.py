@@ -116,7 +116,7 @@ def main() -> None:
                 store.search([q], K)
                 incl.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                store.active.query(
+                store.collections.active.query(
                     query_embeddings=[list(map(float, qvecs[i]))],
                     n_results=K,
                     include=["distances"],

@@ -61,15 +61,15 @@ def build_agents(
 
 def build_memory(spec: MemorySpec, path: Path | None = None) -> SharedMemory:
     """Open the long-term store a scenario describes (``path`` overrides its directory)."""
-    from gwa.memory.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
-    from gwa.memory.shared import (
+    from gwa.memory.admission import (
         AdmissionPolicy,
         AdmitAll,
         AdmitNone,
         HandWeighted,
         LearnedAdmission,
-        SharedMemory,
     )
+    from gwa.memory.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
+    from gwa.memory.shared import SharedMemory
     from gwa.memory.store import LongTermMemory, MemoryConfig
 
     embedder: Embedder

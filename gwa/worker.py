@@ -94,16 +94,7 @@ async def serve(
     topics = Topics(found.run)
     worker = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
     control = Sender(f"worker:{agent_name}@{worker}")
-    leave = control.envelope(
-        topics.control, "leave", {"agent": agent_name, "worker": worker, "reason": "worker lost"}
-    )
-    bus = MqttBus(
-        options,
-        client_id=f"gwa-agent-{agent_name}-{worker}"[:64],
-        persistent=True,
-        keepalive_s=5,
-        will=(topics.control, leave),
-    )
+    bus = _worker_bus(options, topics, control, agent_name, worker)
     await bus.start()
     ended = asyncio.Event()
 
@@ -137,6 +128,22 @@ async def serve(
         await bus.close(drain=False)
     say(f"agent {agent_name} left run {found.run}")
     return 0
+
+
+def _worker_bus(
+    options: MqttOptions, topics: Topics, control: Sender, agent: str, worker: str
+) -> MqttBus:
+    """A persistent MQTT session whose last will tells the run that this worker is gone."""
+    leave = control.envelope(
+        topics.control, "leave", {"agent": agent, "worker": worker, "reason": "worker lost"}
+    )
+    return MqttBus(
+        options,
+        client_id=f"gwa-agent-{agent}-{worker}"[:64],
+        persistent=True,
+        keepalive_s=5,
+        will=(topics.control, leave),
+    )
 
 
 def worker_workspace(scenario: Scenario, override: ModelSpec | None, base_dir: Any) -> Workspace:

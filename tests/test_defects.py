@@ -11,8 +11,8 @@ from gwa import parse_scenario
 from gwa.agents.roles import CandidatesOut, ResponseOut, SummaryOut, debris, parse_output
 from gwa.errors import RoleOutputError
 from gwa.memory import AdmissionCandidate, Signals, make_entry
-from gwa.memory.admission import TrustBook
-from gwa.memory.shared import LearnedAdmission, SharedMemory
+from gwa.memory.admission import LearnedAdmission, TrustBook
+from gwa.memory.shared import SharedMemory
 from gwa.memory.store import LongTermMemory
 
 THOUGHT = "Host a monthly manga club with the local comic shop, run by two teen volunteers."

@@ -20,7 +20,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +176,22 @@ def train_policy(
     return policy, info
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What the policies did over the conversations evaluated so far."""
+
+    rows: dict[str, list[tuple[int, float]]] = field(
+        default_factory=lambda: {p: [] for p in POLICIES}
+    )
+    """Per policy: (category, recall@K) per question."""
+    stored: dict[str, int] = field(default_factory=lambda: dict.fromkeys(POLICIES, 0))
+    by_conversation: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {p: {} for p in POLICIES}
+    )
+    turns: int = 0
+    training: list[dict[str, Any]] = field(default_factory=list)
+
+
 def evaluate_admission(
     path: Path,
     *,
@@ -188,6 +204,43 @@ def evaluate_admission(
     if not 0 < budget <= 1:
         raise ConfigError(f"--budget must be in (0, 1], got {budget}")
     started = time.perf_counter()
+    data, held = _datasets(path, train)
+    tally = _Tally()  # the learned policy is trained on --train, or on all but the one tested
+    with tempfile.TemporaryDirectory(prefix="gwa-admission-") as tmp:
+        root = Path(tmp)
+        shared_policy = None
+        if held is not None:
+            shared_policy, info = train_policy(held, budget, root / "train")
+            tally.training.append({"on": str(train), **info})
+        for n, p in enumerate(data):
+            t0 = time.perf_counter()
+            learned = shared_policy
+            if learned is None:  # leave this conversation out of the training
+                others = [d for d in data if d is not p]
+                learned, info = train_policy(others, budget, root / f"loo-{n}")
+                tally.training.append({"held_out": p.conv.id, **info})
+            _evaluate_conversation(p, learned, tally, root / str(n))
+            say(f"{p.conv.id}: {len(p.conv.turns)} turns, {time.perf_counter() - t0:.1f}s")
+    report: dict[str, Any] = {
+        "dataset": str(path),
+        "n_questions": len(tally.rows["admit-all"]),
+        "budget": budget,
+        "training": tally.training,
+        "seconds": round(time.perf_counter() - started, 1),
+        **{name: _policy_report(tally, name) for name in POLICIES},
+    }
+    base = report["admit-all"][f"recall@{K}"]
+    ours = report["learned"][f"recall@{K}"]
+    report["learned"]["recall_vs_admit_all"] = round(ours / base, 4) if base else None
+    report["learned"]["recall_vs_admit_all_ci95"] = ratio_ci(
+        np.array([r for _, r in tally.rows["learned"]]),
+        np.array([r for _, r in tally.rows["admit-all"]]),
+    )
+    return report
+
+
+def _datasets(path: Path, train: Path | None) -> tuple[list[Prepared], list[Prepared] | None]:
+    """The conversations to evaluate, and those to train on (None: leave one out)."""
     emb = MiniLMEmbedder.shared()
     data = [prepare(c, emb) for c in load_locomo(path)]
     held = [prepare(c, emb) for c in load_locomo(train)] if train else None
@@ -196,71 +249,43 @@ def evaluate_admission(
             f"{path} has one conversation: give --train FILE (the learned policy never trains "
             "on the conversation it is evaluated on)"
         )
-    rows: dict[str, list[tuple[int, float]]] = {p: [] for p in POLICIES}
-    stored_n: dict[str, int] = dict.fromkeys(POLICIES, 0)
-    per_conv: dict[str, dict[str, float]] = {name: {} for name in POLICIES}
-    total = 0
-    training: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="gwa-admission-") as tmp:
-        root = Path(tmp)
-        shared_policy = None
-        if held is not None:
-            shared_policy, info = train_policy(held, budget, root / "train")
-            training.append({"on": str(train), **info})
-        for n, p in enumerate(data):
-            t0 = time.perf_counter()
-            if shared_policy is not None:
-                learned = shared_policy
-            else:
-                others = [d for d in data if d is not p]
-                learned, info = train_policy(others, budget, root / f"loo-{n}")
-                training.append({"held_out": p.conv.id, **info})
+    return data, held
 
-            def learned_decides(f: dict[str, float], pol: LogisticPolicy = learned) -> bool:
-                p = pol.p(f)
-                return p >= pol.admit_at(p)
 
-            deciders: dict[str, Callable[[dict[str, float]], bool]] = {
-                "admit-all": lambda f: True,
-                "admit-none": lambda f: False,
-                "hand-weighted": lambda f: hand_score(f) >= 0.5,
-                "learned": learned_decides,
-            }
-            total += len(p.conv.turns)
-            for name, decide in deciders.items():
-                stored, _ = _stream(p, decide)
-                stored_n[name] += len(stored)
-                per_conv[name][p.conv.id] = round(len(stored) / max(1, len(p.conv.turns)), 4)
-                rows[name] += _recall(p, stored, root / f"{n}-{name}")
-            say(f"{p.conv.id}: {len(p.conv.turns)} turns, {time.perf_counter() - t0:.1f}s")
-    report: dict[str, Any] = {
-        "dataset": str(path),
-        "n_questions": len(rows["admit-all"]),
-        "budget": budget,
-        "training": training,
-        "seconds": round(time.perf_counter() - started, 1),
+def _evaluate_conversation(p: Prepared, learned: LogisticPolicy, tally: _Tally, root: Path) -> None:
+    """Stream one conversation's turns through each policy; count what it stored and the
+    recall of the questions over that."""
+
+    def learned_decides(f: dict[str, float]) -> bool:
+        p = learned.p(f)
+        return p >= learned.admit_at(p)
+
+    deciders: dict[str, Callable[[dict[str, float]], bool]] = {
+        "admit-all": lambda f: True,
+        "admit-none": lambda f: False,
+        "hand-weighted": lambda f: hand_score(f) >= 0.5,
+        "learned": learned_decides,
     }
-    for name in POLICIES:
-        recall = [r for _, r in rows[name]]
-        cats = sorted({c for c, _ in rows[name]})
-        report[name] = {
-            "stored_fraction": round(stored_n[name] / max(1, total), 4),
-            "stored_by_conversation": per_conv[name],
-            f"recall@{K}": round(100 * float(np.mean(recall)), 2) if recall else 0.0,
-            "by_category": {
-                str(c): round(100 * float(np.mean([r for cc, r in rows[name] if cc == c])), 2)
-                for c in cats
-            },
-        }
-    base = report["admit-all"][f"recall@{K}"]
-    report["learned"]["recall_vs_admit_all"] = (
-        round(report["learned"][f"recall@{K}"] / base, 4) if base else None
-    )
-    ci = ratio_ci(
-        np.array([r for _, r in rows["learned"]]), np.array([r for _, r in rows["admit-all"]])
-    )
-    report["learned"]["recall_vs_admit_all_ci95"] = ci
-    return report
+    tally.turns += len(p.conv.turns)
+    for name, decide in deciders.items():
+        stored, _ = _stream(p, decide)
+        tally.stored[name] += len(stored)
+        tally.by_conversation[name][p.conv.id] = round(len(stored) / max(1, len(p.conv.turns)), 4)
+        tally.rows[name] += _recall(p, stored, Path(f"{root}-{name}"))
+
+
+def _policy_report(tally: _Tally, name: str) -> dict[str, Any]:
+    rows = tally.rows[name]
+    recall = [r for _, r in rows]
+    cats = sorted({c for c, _ in rows})
+    return {
+        "stored_fraction": round(tally.stored[name] / max(1, tally.turns), 4),
+        "stored_by_conversation": tally.by_conversation[name],
+        f"recall@{K}": round(100 * float(np.mean(recall)), 2) if recall else 0.0,
+        "by_category": {
+            str(c): round(100 * float(np.mean([r for cc, r in rows if cc == c])), 2) for c in cats
+        },
+    }
 
 
 def ratio_ci(

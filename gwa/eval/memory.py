@@ -23,6 +23,7 @@ import numpy as np
 
 from gwa.errors import ConfigError
 from gwa.eval.recall import bm25_tokens, recalls, summarise
+from gwa.memory.records import LinkType
 
 _DIA = re.compile(r"D\d+:\d+")
 _WORD = re.compile(r"\w+")
@@ -128,6 +129,10 @@ def _turns(conv: dict[str, Any], where: str) -> list[Turn]:
     return turns
 
 
+Rows = list[tuple[int, dict[int, float]]]
+"""(category, recall at each k) per question."""
+
+
 def evaluate(
     path: Path,
     ks: Sequence[int] = (1, 5, 10, 25, 50),
@@ -135,10 +140,6 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the evaluation; returns the report dict (see module docstring)."""
-    from rank_bm25 import BM25Okapi
-
-    from gwa.memory.store import LongTermMemory, NewMemory
-
     say = progress or (lambda s: None)
     ks = sorted(set(ks))
     if not ks or ks[0] < 1:
@@ -149,34 +150,39 @@ def evaluate(
         return evaluate_multihop(path, ks, progress=progress)
     convs = load_locomo(path)
     started = time.perf_counter()
-    ours: list[tuple[int, dict[int, float]]] = []
-    base: list[tuple[int, dict[int, float]]] = []
-    malformed = 0
+    ours: Rows = []
+    base: Rows = []
     for c in convs:
         t0 = time.perf_counter()
-        malformed += c.malformed_evidence
-        tmp = tempfile.TemporaryDirectory(prefix="gwa-eval-")
-        store = LongTermMemory(Path(tmp.name) / "store", collection=f"eval-{uuid.uuid4().hex[:8]}")
-        owner: dict[str, set[str]] = {}
-        prev_id: str | None = None
-        items: list[NewMemory] = []
-        for turn in c.turns:
-            mid = f"{c.id}:{turn.dia_id}"
-            items.append(
-                NewMemory(
-                    turn.text,
-                    run=c.id,
-                    kind="turn",
-                    context=turn.context,
-                    id=mid,
-                    links=(("follows", prev_id),) if prev_id else (),
-                )
-            )
-            prev_id = mid
-        for start in range(0, len(items), 256):
-            chunk = items[start : start + 256]
-            for item, res in zip(chunk, store.add(chunk), strict=True):
-                owner.setdefault(res.id, set()).add(item.id.split(":", 1)[1] if item.id else "")
+        _evaluate_conversation(c, ks, ours, base)
+        say(
+            f"{c.id}: {len(c.turns)} turns, {len(c.questions)} questions, "
+            f"{time.perf_counter() - t0:.1f}s"
+        )
+    report = summarise(ours, ks)
+    return {
+        "dataset": str(path),
+        "n_conversations": len(convs),
+        "n_questions": len(ours),
+        "malformed_evidence_skipped": sum(c.malformed_evidence for c in convs),
+        "ks": list(ks),
+        "overall": report["overall"],
+        "by_category": report["by_category"],
+        "baseline_bm25": summarise(base, ks),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _evaluate_conversation(c: Conversation, ks: Sequence[int], ours: Rows, base: Rows) -> None:
+    """Store one conversation's turns in a fresh store; add a row per question for GWA's
+    retrieval (``ours``) and for BM25 over the turns (``base``)."""
+    from rank_bm25 import BM25Okapi
+
+    from gwa.memory.store import LongTermMemory
+
+    with tempfile.TemporaryDirectory(prefix="gwa-eval-") as tmp:
+        store = LongTermMemory(Path(tmp) / "store", collection=f"eval-{uuid.uuid4().hex[:8]}")
+        owner = _store_turns(store, c)
         qvecs = store.embedder.embed([q.text for q in c.questions])
         bm25 = BM25Okapi([bm25_tokens(t.text) for t in c.turns])
         for i, q in enumerate(c.questions):
@@ -186,24 +192,28 @@ def evaluate(
             order = np.argsort(-scores, kind="stable")[: ks[-1]]
             base.append((q.category, recalls([{c.turns[j].dia_id} for j in order], q.evidence, ks)))
         store.close()
-        tmp.cleanup()
-        say(
-            f"{c.id}: {len(c.turns)} turns, {len(c.questions)} questions, "
-            f"{time.perf_counter() - t0:.1f}s"
+
+
+def _store_turns(store: Any, c: Conversation) -> dict[str, set[str]]:
+    """Every turn as a memory (linked to the turn before); memory id → the dialog ids it holds
+    (a near-duplicate turn reinforces an earlier memory instead of adding one)."""
+    from gwa.memory.store import NewMemory
+
+    owner: dict[str, set[str]] = {}
+    prev_id: str | None = None
+    items: list[NewMemory] = []
+    for turn in c.turns:
+        mid = f"{c.id}:{turn.dia_id}"
+        follows: tuple[tuple[LinkType, str], ...] = (("follows", prev_id),) if prev_id else ()
+        items.append(
+            NewMemory(turn.text, run=c.id, kind="turn", context=turn.context, id=mid, links=follows)
         )
-    report = summarise(ours, ks)
-    baseline = summarise(base, ks)
-    return {
-        "dataset": str(path),
-        "n_conversations": len(convs),
-        "n_questions": len(ours),
-        "malformed_evidence_skipped": malformed,
-        "ks": list(ks),
-        "overall": report["overall"],
-        "by_category": report["by_category"],
-        "baseline_bm25": baseline,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+        prev_id = mid
+    for start in range(0, len(items), 256):
+        chunk = items[start : start + 256]
+        for item, res in zip(chunk, store.add(chunk), strict=True):
+            owner.setdefault(res.id, set()).add(item.id.split(":", 1)[1] if item.id else "")
+    return owner
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -1,267 +1,19 @@
 """SharedMemory: long-term memory as the workspace sees it (a Retriever and an AdmissionSink).
 
 It runs the blocking store calls in a worker thread, so agents keep working while memory is
-written, and serialises writers, so several agents offering at once lose nothing. Admission is a
-policy object; this module ships the two fixed ones (admit-all, the default, and admit-none);
-the learned policy plugs in through the same `AdmissionPolicy` protocol.
+written, and serialises writers, so several agents offering at once lose nothing. What is
+admitted is an `AdmissionPolicy`'s decision (`gwa.memory.admission`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
-from gwa.memory.admission import (
-    Lexicon,
-    LogisticPolicy,
-    TrustBook,
-    Verdict,
-    candidate_features,
-    hand_score,
-)
+from gwa.memory.admission import AdmissionPolicy, AdmitAll, Verdict
 from gwa.memory.store import LinkType, LongTermMemory, NewMemory
 from gwa.memory.working import AdmissionCandidate, AdmissionDecision
 from gwa.types import Memory
-
-
-class AdmissionPolicy(Protocol):
-    """Decides which candidates enter long-term memory, and may learn from what happens to
-    them (the fixed policies inherit `FixedPolicy`'s no-op hooks)."""
-
-    name: str
-
-    def decide(
-        self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[Verdict]:
-        """A verdict for each candidate, in order."""
-        ...
-
-    def admitted(self, memory_id: str, c: AdmissionCandidate, features: dict[str, float]) -> None:
-        """A candidate was stored as a new memory."""
-        ...
-
-    def used(self, memory_ids: Sequence[str], cycle: int, store: LongTermMemory) -> list[str]:
-        """A winner cited these memories; return the ids whose admission was credited."""
-        ...
-
-    def tick(self, cycle: int) -> list[str]:
-        """A cycle ended; return the memories whose horizon passed unused."""
-        ...
-
-    def contradicted(self, source: str) -> None:
-        """A memory from ``source`` was superseded."""
-        ...
-
-    def save(self) -> None:
-        """Persist what the policy learned."""
-        ...
-
-
-class FixedPolicy:
-    """A policy that learns nothing: every hook is a no-op."""
-
-    name = "fixed"
-
-    def admitted(self, memory_id: str, c: AdmissionCandidate, features: dict[str, float]) -> None:
-        """Nothing to remember."""
-
-    def used(self, memory_ids: Sequence[str], cycle: int, store: LongTermMemory) -> list[str]:
-        """Nothing to credit."""
-        return []
-
-    def tick(self, cycle: int) -> list[str]:
-        """Nothing expires."""
-        return []
-
-    def contradicted(self, source: str) -> None:
-        """No trust to lower."""
-
-    def save(self) -> None:
-        """Nothing to persist."""
-
-
-class AdmitAll(FixedPolicy):
-    """Keep everything (what most memory systems do)."""
-
-    name = "admit-all"
-
-    def decide(
-        self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[Verdict]:
-        """Admit each candidate with p = 1."""
-        return [Verdict(True, 1.0, "admit-all") for _ in candidates]
-
-
-class AdmitNone(FixedPolicy):
-    """Keep nothing (a baseline; memory stays read-only)."""
-
-    name = "admit-none"
-
-    def decide(
-        self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[Verdict]:
-        """Reject each candidate with p = 0."""
-        return [Verdict(False, 0.0, "admit-none") for _ in candidates]
-
-
-class HandWeighted(FixedPolicy):
-    """The hand-weighted baseline: 0.4·novelty + 0.3·utility + 0.2·recency + 0.1·type ≥ 0.5."""
-
-    name = "hand-weighted"
-
-    def __init__(self) -> None:
-        self.lexicon = Lexicon()
-
-    def decide(
-        self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[Verdict]:
-        """Score each candidate by hand-set weights."""
-        out: list[Verdict] = []
-        for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
-            f = candidate_features(c, novelty=novelty, trust=0.5, lexicon=self.lexicon)
-            score = hand_score(f)
-            out.append(Verdict(score >= 0.5, score, f"hand-weighted score {score:.2f}", f))
-        return out
-
-
-def novelties(candidates: Sequence[AdmissionCandidate], store: LongTermMemory) -> list[float]:
-    """1 − the highest cosine similarity of each candidate to long-term memory."""
-    vecs = store.embedder.embed([c.entry.text for c in candidates])
-    return [max(0.0, 1.0 - sim) if mid else 1.0 for mid, sim, _ in store.nearest(vecs)]
-
-
-@dataclass
-class _Decision:
-    features: dict[str, float]
-    cycle: int
-    tokens: int
-    source: str
-
-
-class LearnedAdmission:
-    """The learned policy with usage-aware credit and per-source trust (gwa.memory.admission).
-
-    `used` rewards the decisions that admitted memories a winner cited (and, discounted by
-    γ per hop, what they were derived from); `tick` penalises admitted memories unused after
-    ``horizon`` cycles in proportion to their size. Weights persist as admission.json in the
-    store directory, the words seen so far (for the lexical novelty features) as
-    admission-lexicon.json beside it.
-    """
-
-    name = "learned"
-
-    def __init__(
-        self,
-        policy: LogisticPolicy | None = None,
-        trust: TrustBook | None = None,
-        *,
-        horizon: int = 20,
-        gamma: float = 0.5,
-        path: Path | None = None,
-    ) -> None:
-        self.path = path
-        if policy is None and path is not None and path.exists():
-            policy = LogisticPolicy.load(path)
-        self.policy = policy or LogisticPolicy()
-        lexicon_path = self.lexicon_path
-        self.lexicon = (
-            Lexicon.load(lexicon_path)
-            if lexicon_path is not None and lexicon_path.exists()
-            else Lexicon()
-        )
-        self.trust = trust or TrustBook()
-        self.horizon = horizon
-        self.gamma = gamma
-        self.pending: dict[str, _Decision] = {}
-        self.rewards = 0
-        self.penalties = 0
-
-    @property
-    def lexicon_path(self) -> Path | None:
-        """Where the lexicon persists (beside the weights)."""
-        return None if self.path is None else self.path.with_name("admission-lexicon.json")
-
-    @staticmethod
-    def source(c: AdmissionCandidate) -> str:
-        """Whose text it is: 'input' for the external input topic, else the author."""
-        return "input" if c.entry.kind == "input" else c.entry.author
-
-    def decide(
-        self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
-    ) -> list[Verdict]:
-        """p(admit | features) for each candidate, with the trust of its source."""
-        out: list[Verdict] = []
-        for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
-            source = self.source(c)
-            f = candidate_features(
-                c,
-                novelty=novelty,
-                trust=round(self.trust.trust(source), 4),
-                lexicon=self.lexicon,
-            )
-            out.append(self.policy.verdict(f, c.entry.text, source))
-        return out
-
-    def admitted(self, memory_id: str, c: AdmissionCandidate, features: dict[str, float]) -> None:
-        """Remember a decision until it is credited or its horizon passes."""
-        self.pending[memory_id] = _Decision(features, c.entry.cycle, c.entry.tokens, self.source(c))
-
-    def used(self, memory_ids: Sequence[str], cycle: int, store: LongTermMemory) -> list[str]:
-        """Credit the decisions behind cited memories, along derived_from links (γ^depth)."""
-        credited: list[str] = []
-        frontier = [(m, 0) for m in memory_ids]
-        seen: set[str] = set()
-        while frontier:
-            mid, depth = frontier.pop()
-            if mid in seen or depth > 3:
-                continue
-            seen.add(mid)
-            decision = self.pending.pop(mid, None)
-            weight = self.gamma**depth
-            if decision is not None:
-                self.policy.update(decision.features, 1.0, weight)
-                self.trust.used(decision.source, weight)
-                self.rewards += 1
-                credited.append(mid)
-            else:
-                rec = store.get(mid)
-                if rec is not None:
-                    self.trust.used(rec.agent or "input", weight)
-            g = store.links.graph
-            if g.has_node(mid):
-                for _, target, key in g.out_edges(mid, keys=True):
-                    if key == "derived_from":
-                        frontier.append((str(target), depth + 1))
-        return credited
-
-    def tick(self, cycle: int) -> list[str]:
-        """Penalise admitted memories not used within the horizon (weight ∝ their size)."""
-        expired = [m for m, d in self.pending.items() if cycle - d.cycle > self.horizon]
-        if not expired:
-            return []
-        mean = max(1.0, sum(d.tokens for d in self.pending.values()) / len(self.pending))
-        for mid in expired:
-            d = self.pending.pop(mid)
-            # Use is rare, so penalties would swamp rewards and drag every p down: the
-            # penalties as a whole weigh as much as the rewards so far (class balance).
-            balance = min(1.0, (self.rewards + 1) / (self.penalties + 1))
-            self.policy.update(d.features, 0.0, balance * d.tokens / mean)
-            self.penalties += 1
-        return expired
-
-    def contradicted(self, source: str) -> None:
-        """A memory from ``source`` was superseded."""
-        self.trust.contradicted(source)
-
-    def save(self) -> None:
-        """Persist the weights and the lexicon beside the store."""
-        if self.path is not None:
-            self.policy.save(self.path)
-        if self.lexicon_path is not None:
-            self.lexicon.save(self.lexicon_path)
 
 
 class SharedMemory:
@@ -288,42 +40,17 @@ class SharedMemory:
     def _offer(self, candidates: list[AdmissionCandidate]) -> list[AdmissionDecision]:
         verdicts = self.policy.decide(candidates, self.store)
         admitted = [(c, v) for c, v in zip(candidates, verdicts, strict=True) if v.admit]
-        items: list[NewMemory] = []
-        for c, verdict in admitted:
-            prev = self._last.get(c.run)
-            mid = self.store.new_id(c.entry.text)
-            links: tuple[tuple[LinkType, str], ...] = tuple(("cites", m) for m in c.cited)
-            if prev is not None:
-                links += (("follows", prev),)
-            items.append(
-                NewMemory(
-                    c.entry.text,
-                    run=c.run,
-                    agent=c.entry.author,
-                    role=c.role,
-                    cycle=c.entry.cycle,
-                    kind=c.entry.kind,
-                    source_ids=c.cited,
-                    # The trust of its source when it was admitted (0.5 where the policy
-                    # weighs no trust), so retrieval can weigh it.
-                    trust=verdict.features.get("trust", 0.5),
-                    id=mid,
-                    links=links,
-                )
-            )
-            # Consecutive evictions of a run are linked in order, so one recalled memory brings
-            # its neighbour along (one hop of the link graph at retrieval).
-            self._last[c.run] = mid
+        items = [self._new_memory(c, v) for c, v in admitted]
         results = self.store.add(items)
-        by_candidate: dict[int, tuple[str, tuple[tuple[str, str], ...], str]] = {}
+        stored: dict[int, tuple[str, tuple[tuple[str, str], ...], str]] = {}
         for (c, verdict), item, res in zip(admitted, items, results, strict=True):
-            links = item.links
-            if res.superseded:
-                links += tuple(("supersedes", s) for s in res.superseded)
-            if res.similar:
-                links += tuple(("similar", s) for s in res.similar)
+            links = (
+                *item.links,
+                *(("supersedes", s) for s in res.superseded),
+                *(("similar", s) for s in res.similar),
+            )
             note = "stored" if res.action == "added" else "reinforced an existing memory"
-            by_candidate[id(c)] = (res.id, links, note)
+            stored[id(c)] = (res.id, links, note)
             self._last[c.run] = res.id
             if res.action == "added":
                 self.policy.admitted(res.id, c, verdict.features)
@@ -332,14 +59,38 @@ class SharedMemory:
                 self.policy.contradicted(rec.agent if rec and rec.agent else "input")
         decisions: list[AdmissionDecision] = []
         for c, v in zip(candidates, verdicts, strict=True):
-            if v.admit and id(c) in by_candidate:
-                mid, made, note = by_candidate[id(c)]
-                decisions.append(
-                    AdmissionDecision(c, True, v.p, f"{v.reason}; {note}", mid, made, v.features)
-                )
+            if v.admit and id(c) in stored:
+                mid, made, note = stored[id(c)]
+                why = f"{v.reason}; {note}"
+                decisions.append(AdmissionDecision(c, True, v.p, why, mid, made, v.features))
             else:
                 decisions.append(AdmissionDecision(c, False, v.p, v.reason, None, (), v.features))
         return decisions
+
+    def _new_memory(self, c: AdmissionCandidate, verdict: Verdict) -> NewMemory:
+        """What the store is handed for an admitted candidate: its provenance, the trust of its
+        source when it was admitted (0.5 where the policy weighs none), and links to what it
+        cites and to the run's previous memory."""
+        prev = self._last.get(c.run)
+        mid = self.store.new_id(c.entry.text)
+        links: tuple[tuple[LinkType, str], ...] = tuple(("cites", m) for m in c.cited)
+        if prev is not None:
+            links += (("follows", prev),)
+        # Consecutive evictions of a run are linked in order, so one recalled memory brings
+        # its neighbour along (one hop of the link graph at retrieval).
+        self._last[c.run] = mid
+        return NewMemory(
+            c.entry.text,
+            run=c.run,
+            agent=c.entry.author,
+            role=c.role,
+            cycle=c.entry.cycle,
+            kind=c.entry.kind,
+            source_ids=c.cited,
+            trust=verdict.features.get("trust", 0.5),
+            id=mid,
+            links=links,
+        )
 
     async def used(self, memory_ids: Sequence[str], cycle: int) -> list[str]:
         """A winner cited these memories: credit the decisions that admitted them."""

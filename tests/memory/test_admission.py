@@ -19,13 +19,14 @@ from gwa.memory import AdmissionCandidate, Signals, make_entry
 from gwa.memory.admission import (
     COLD_START,
     FEATURES,
+    LearnedAdmission,
     Lexicon,
     LogisticPolicy,
     TrustBook,
     instruction_like,
     text_features,
 )
-from gwa.memory.shared import LearnedAdmission, SharedMemory
+from gwa.memory.shared import SharedMemory
 from gwa.memory.store import LongTermMemory, NewMemory
 from gwa.trace import TraceWriter
 
@@ -222,12 +223,12 @@ def test_offline_fit_learns_on_standardised_features_and_keeps_unseen_weights() 
     policy.fit(xs, ys)
     after = dict(zip(FEATURES, policy.w, strict=True))
     assert policy.p(xs[9]) > 0.5 > policy.p(xs[0])
-    # "long" never varies in these examples and "image" is always 0: their weights stay.
+    # "long" never varies in these examples and "exclaim" is always 0: their weights stay.
     assert after["long"] == pytest.approx(before["long"])
-    assert after["image"] == pytest.approx(before["image"])
+    assert after["exclaim"] == pytest.approx(before["exclaim"])
     scratch = LogisticPolicy()
     scratch.fit(xs, ys, from_scratch=True)
-    assert dict(zip(FEATURES, scratch.w, strict=True))["image"] == 0.0
+    assert dict(zip(FEATURES, scratch.w, strict=True))["exclaim"] == 0.0
     assert scratch.p(xs[9]) > 0.5 > scratch.p(xs[0])
 
 
@@ -383,8 +384,17 @@ def test_questions_count_by_sentence_so_telling_then_asking_is_not_a_bare_questi
     assert (asks["is_question"], asks["question_share"]) == (0.0, 0.5)
     assert tells["is_question"] == 0.0
     assert tells["question_share"] == pytest.approx(1 / 3)
-    # An image caption is not part of what was said.
-    assert text_features("Look! [shared image: is this a cat?]")["question_share"] == 0.0
+
+
+def test_the_production_features_hold_no_cue_of_one_datasets_format() -> None:
+    """LoCoMo's '[shared image: …]' captions, weekday names and chat interjections are not
+    production features (they belong to that dataset's adapter, if anywhere)."""
+    assert "image" not in FEATURES
+    plain = text_features("We met last week.")
+    assert text_features("We met last Friday.")["temporal"] == 0.0
+    assert plain["temporal"] == 1.0
+    assert text_features("haha that was fun")["reaction"] == 0.0
+    assert text_features("Thanks, that was fun")["reaction"] == 1.0
 
 
 def test_a_turn_replies_to_the_turn_before_it_in_the_same_session_only(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ import pytest
 
 from gwa.errors import ConfigError
 from gwa.memory import AdmissionCandidate, make_entry
+from gwa.memory.admission import AdmitNone
 from gwa.memory.lexical import BM25Index, terms
-from gwa.memory.shared import AdmitNone, SharedMemory
+from gwa.memory.shared import SharedMemory
 from gwa.memory.store import (
     LINK_LOG,
     MARKER,
@@ -81,7 +82,7 @@ def test_records_keep_provenance_and_survive_reopening(tmp_path: Path) -> None:
     assert (results[0].id, "cites") in again.links.neighbours(results[1].id)
     top = again.search(["when do the comics club meet"], 1)
     assert top[0].record.id == results[1].id
-    assert not again.client.get_settings().anonymized_telemetry
+    assert not again.collections.client.get_settings().anonymized_telemetry
     again.close()
 
 
@@ -94,8 +95,11 @@ def test_a_store_reopened_in_a_new_process_answers_queries(tmp_path: Path) -> No
         "from gwa.memory.store import LongTermMemory\n"
         "s = LongTermMemory(sys.argv[1])\n"
         "print(s.search(['who waters the tomatoes'], 1)[0].record.id)\n"
-        # The collection's registered embedding function also serves plain chromadb clients.
-        "c = chromadb.PersistentClient(sys.argv[1] + '/chroma')\n"
+        # The collection's registered embedding function also serves plain chromadb clients
+        # (in the same process they must share GWA's settings: telemetry off).
+        "from chromadb.config import Settings\n"
+        "c = chromadb.PersistentClient(sys.argv[1] + '/chroma', "
+        "settings=Settings(anonymized_telemetry=False, allow_reset=False))\n"
         "col = c.get_collection('gwa_memory')\n"
         "print(col.query(query_texts=['who waters the tomatoes'], n_results=1)['ids'][0][0])\n"
     )

@@ -1,0 +1,120 @@
+"""Hybrid retrieval: the dense top-P from chromadb and the BM25 top-P from the in-process
+lexical index are pooled, standardised (z-scores) and summed, expanded by one hop of the link
+graph, gated by cosine distance, and re-ranked by retention, trust and recency."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gwa.memory.embeddings import Vectors
+from gwa.memory.lexical import zscores
+from gwa.memory.records import Hit, MemoryRecord, retention
+
+if TYPE_CHECKING:
+    from gwa.memory.store import LongTermMemory
+
+
+@dataclass(slots=True)
+class Plan:
+    """One query's candidates on their way to hits."""
+
+    dense: dict[str, float] = field(default_factory=dict)
+    lexical: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    via: dict[str, str] = field(default_factory=dict)
+
+
+def search(store: LongTermMemory, queries: list[str], vecs: Vectors, k: int) -> list[Hit]:
+    """The ``k`` best hits over all queries (each memory once, at its best score; ties in
+    insertion order). The caller holds the store's lock."""
+    n = len(store.cache)
+    if n == 0:
+        return []
+    pool = min(n, max(store.config.pool, 4 * k))
+    ids, distances = store.collections.query(vecs, pool)
+    plans = [
+        candidates(store, query, ids[q], distances[q], pool) for q, query in enumerate(queries)
+    ]
+    recs = store.cache
+    for plan in plans:
+        fuse(store, plan, recs)
+    best: dict[str, Hit] = {}
+    for plan in plans:
+        for hit in rerank(store, plan, recs):
+            if hit.record.id not in best or hit.score > best[hit.record.id].score:
+                best[hit.record.id] = hit
+    order = store.lex_pos
+    return sorted(best.values(), key=lambda h: (-h.score, order.get(h.record.id, 0)))[:k]
+
+
+def candidates(
+    store: LongTermMemory, query: str, ids: Sequence[str], distances: Sequence[float], pool: int
+) -> Plan:
+    """Dense candidates inside the distance gate and the lexical top-``pool``."""
+    plan = Plan()
+    for id, dist in zip(ids, distances, strict=True):
+        if float(dist) <= store.config.max_distance:
+            plan.dense[id] = 1.0 - float(dist)
+    lex = store.lexical.scores(query)
+    if store.dead:
+        lex[list(store.dead)] = 0.0
+    for pos in np.argpartition(-lex, min(pool, len(lex)) - 1)[:pool]:
+        if lex[pos] > 0:
+            plan.lexical[store.lex_ids[int(pos)]] = float(lex[pos])
+    return plan
+
+
+def fuse(store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord]) -> None:
+    """z-score fusion of dense and lexical scores, then one hop through the link graph.
+
+    A lexical candidate outside the dense top-P is at most as similar as the last of them,
+    so it is scored with that floor instead of fetching its vector.
+    """
+    cfg = store.config
+    floor = min(plan.dense.values()) if plan.dense else 0.0
+    for id in plan.lexical:
+        if id not in plan.dense:
+            plan.dense[id] = floor
+    ids = [i for i in dict.fromkeys([*plan.dense, *plan.lexical]) if i in recs]
+    zd = zscores([plan.dense.get(i, 0.0) for i in ids])
+    zl = zscores([plan.lexical.get(i, 0.0) for i in ids])
+    fused = {i: zd[j] + cfg.lexical_weight * zl[j] for j, i in enumerate(ids)}
+    plan.scores = dict(fused)
+    for i, f in fused.items():
+        for nb in store.links.adjacent(i):
+            if nb not in plan.scores:
+                plan.scores[nb] = 0.0
+                plan.via[nb] = i
+            plan.scores[nb] += cfg.hop_weight * f
+
+
+def rerank(store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord]) -> Iterator[Hit]:
+    """Add retention, trust and recency to the fused score; only active records."""
+    cfg = store.config
+    now = store.clock()
+    for id, s in plan.scores.items():
+        rec = recs.get(id)
+        if rec is None or rec.status != "active":
+            continue
+        # Rounded: seconds of clock drift must not reorder memories (replays stay exact).
+        ret = round(retention(rec, now, cfg.half_life_s), 3)
+        fresh = round(math.exp(-max(0.0, now - rec.created_at) / cfg.recency_scale_s), 2)
+        total = (
+            s
+            + cfg.retention_weight * ret
+            + cfg.trust_weight * (rec.trust - 0.5)
+            + cfg.recency_weight * fresh
+        )
+        yield Hit(
+            rec,
+            round(total, 6),
+            round(plan.dense.get(id, 0.0), 6),
+            round(plan.lexical.get(id, 0.0), 6),
+            round(ret, 6),
+            plan.via.get(id),
+        )

@@ -1,0 +1,42 @@
+"""Scenario files: a documented pydantic model (`spec`), loaded from YAML with located
+errors (`loader`)."""
+
+from gwa.agents.roles import OUTPUTS
+from gwa.scenario.loader import (
+    builtin_scenarios,
+    load_scenario,
+    parse_scenario,
+    resolve_scenario_path,
+)
+from gwa.scenario.spec import (
+    AgentSpec,
+    DeadlockSpec,
+    DriveSpec,
+    IdleSpec,
+    MemorySpec,
+    ModelSpec,
+    RoleSpec,
+    Scenario,
+    SelectionSpec,
+    TraceSpec,
+    WorkspaceSpec,
+)
+
+__all__ = [
+    "OUTPUTS",
+    "AgentSpec",
+    "DeadlockSpec",
+    "DriveSpec",
+    "IdleSpec",
+    "MemorySpec",
+    "ModelSpec",
+    "RoleSpec",
+    "Scenario",
+    "SelectionSpec",
+    "TraceSpec",
+    "WorkspaceSpec",
+    "builtin_scenarios",
+    "load_scenario",
+    "parse_scenario",
+    "resolve_scenario_path",
+]
