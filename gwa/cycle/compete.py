@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from gwa.agents.roles import ChoiceOut
@@ -75,16 +75,60 @@ async def select(
         margin=policy.margin,
         respond_min_score=policy.respond_min_score,
     )
-    if policy.policy == "score":
-        return scored
-    pool = candidates
-    if policy.policy == "hybrid":
-        pool = shortlist(
-            candidates, scored.scores, size=policy.shortlist, threshold=policy.threshold
-        )
+    return await POLICIES[policy.policy](ctx, state, b, candidates, critiques, scored)
+
+
+Policy = Callable[
+    [CycleContext, CycleState, Broadcast, list[Candidate], list[Critique], Selection],
+    Awaitable[Selection],
+]
+"""A selection policy: given the cycle's candidates, critiques and the score policy's choice
+(``scored``, with every score), the selection. Adding one: a function here, its name in
+`POLICIES` and in `gwa.scenario.spec.SelectionSpec.policy`."""
+
+
+async def by_score(
+    ctx: CycleContext,
+    state: CycleState,
+    b: Broadcast,
+    candidates: list[Candidate],
+    critiques: list[Critique],
+    scored: Selection,
+) -> Selection:
+    """``score``: salience × critic × novelty, with the entry threshold and winning margin."""
+    return scored
+
+
+async def by_arbiter(
+    ctx: CycleContext,
+    state: CycleState,
+    b: Broadcast,
+    candidates: list[Candidate],
+    critiques: list[Critique],
+    scored: Selection,
+) -> Selection:
+    """``arbiter``: an LLM meta role chooses among all candidates and tags the winner."""
+    return await _arbitrate(ctx, state, b, candidates, critiques, scored)
+
+
+async def hybrid(
+    ctx: CycleContext,
+    state: CycleState,
+    b: Broadcast,
+    candidates: list[Candidate],
+    critiques: list[Critique],
+    scored: Selection,
+) -> Selection:
+    """``hybrid``: the score shortlists, the arbiter chooses among the shortlist."""
+    spec = ctx.scenario.selection
+    pool = shortlist(candidates, scored.scores, size=spec.shortlist, threshold=spec.threshold)
     if not pool:
-        return replace(scored, policy=policy.policy)
+        return replace(scored, policy=spec.policy)
     return await _arbitrate(ctx, state, b, pool, critiques, scored)
+
+
+POLICIES: dict[str, Policy] = {"score": by_score, "arbiter": by_arbiter, "hybrid": hybrid}
+"""Selection policies by the name a scenario gives."""
 
 
 async def _arbitrate(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gwa.errors import ConfigError
+from gwa.events import MemoryAdmit, MemoryUse
 from gwa.memory.admission import LogisticPolicy
 from gwa.trace import read_trace
 
@@ -48,20 +49,12 @@ def examples_from_traces(
     for path in paths:
         for r in read_trace(path):
             order.setdefault(r.run, len(order))
-            if r.event == "memory.admit" and r.field("features"):
-                text = str(r.field("text") or "")
-                admits.append(
-                    (
-                        str(r.field("memory_id")),
-                        r.run,
-                        r.cycle or 0,
-                        dict(r.field("features")),
-                        max(1, len(text.split())),
-                    )
-                )
-            elif r.event == "memory.use":
-                for mid in r.field("memories") or []:
-                    used_at.setdefault(str(mid), []).append((r.run, r.cycle or 0))
+            if isinstance(r, MemoryAdmit) and r.features:
+                size = max(1, len(r.text.split()))
+                admits.append((str(r.memory_id), r.run, r.cycle or 0, dict(r.features), size))
+            elif isinstance(r, MemoryUse):
+                for mid in r.memories:
+                    used_at.setdefault(mid, []).append((r.run, r.cycle or 0))
     xs: list[dict[str, float]] = []
     ys: list[float] = []
     ws: list[float] = []

@@ -33,6 +33,12 @@ class Event(BaseModel):
     agent: str | None = None
     """The agent that acted, where one did."""
 
+    @classmethod
+    def kind(cls) -> str:
+        """The ``event`` value of this record class ("" for the base)."""
+        default = cls.model_fields["event"].default
+        return default if isinstance(default, str) else ""
+
     def field(self, name: str, default: Any = None) -> Any:
         """A field by name (for code that handles several kinds alike)."""
         value = getattr(self, name, default)

@@ -16,12 +16,34 @@ from typing import Any
 
 import orjson
 
+from gwa.events import (
+    AgentError,
+    CycleStart,
+    DeadlockSeen,
+    DriveUpdate,
+    MemoryAdmit,
+    MemoryConsolidate,
+    MemoryReject,
+    MemoryRetrieve,
+    ModelCall,
+    Proposal,
+    RunEnd,
+    RunStart,
+    SelectionMade,
+)
+
+# The kinds the viewer folds into summaries, named by the trace contract (gwa.events). The
+# viewer reads lines as plain JSON on purpose: it must show a trace with broken or foreign
+# lines, and a 100,000-cycle trace must open without validating every record.
+CYCLE_START, PROPOSAL, AGENT_ERROR = CycleStart.kind(), Proposal.kind(), AgentError.kind()
+SELECTION, DRIVE_UPDATE, DEADLOCK = SelectionMade.kind(), DriveUpdate.kind(), DeadlockSeen.kind()
+RUN_START, RUN_END, MODEL_CALL = RunStart.kind(), RunEnd.kind(), ModelCall.kind()
 MEMORY_EVENTS = (
-    "memory.retrieve",
-    "memory.admit",
-    "memory.reject",
-    "memory.consolidate",
-    "memory.forget",
+    MemoryRetrieve.kind(),
+    MemoryAdmit.kind(),
+    MemoryReject.kind(),
+    MemoryConsolidate.kind(),
+    "memory.forget",  # written by traces of earlier versions
 )
 PREVIEW = 160
 
@@ -52,19 +74,19 @@ class CycleSummary:
             self.events.append(kind_id)
         if agent_id is not None and agent_id not in self.agents:
             self.agents.append(agent_id)
-        if kind == "cycle.start":
+        if kind == CYCLE_START:
             self.temperature = r.get("temperature")
-        elif kind == "proposal":
+        elif kind == PROPOSAL:
             self.proposals += 1
-        elif kind == "agent.error":
+        elif kind == AGENT_ERROR:
             self.errors += 1
-        elif kind == "selection":
+        elif kind == SELECTION:
             self.winner, self.agent, self.tag = r.get("winner"), r.get("agent"), r.get("tag")
             text = r.get("text")
             self.text = text[:PREVIEW] if isinstance(text, str) else None
-        elif kind == "drive.update":
+        elif kind == DRIVE_UPDATE:
             self.h = r.get("h")
-        elif kind == "deadlock":
+        elif kind == DEADLOCK:
             self.deadlock = f"{r.get('step')}: {r.get('evidence')}"
 
 
@@ -142,11 +164,11 @@ class TraceIndex:
     def _summarise(self, r: dict[str, Any], index: int) -> None:
         kind = r["event"]
         kind_id = self.kinds.setdefault(kind, len(self.kinds))
-        if kind == "run.start":
+        if kind == RUN_START:
             self.start = r
-        elif kind == "run.end":
+        elif kind == RUN_END:
             self.end = r
-        elif kind == "model.call":
+        elif kind == MODEL_CALL:
             self.tokens += int(r.get("tokens_in") or 0) + int(r.get("tokens_out") or 0)
         if kind in MEMORY_EVENTS:
             self.memory.append(index)
