@@ -1,9 +1,9 @@
 # The two commands of the README:
 #   make demo   set up (first time: builds llama.cpp, ~5-8 min) and run the flagship scenario
 #               on the embedded local model, offline, no API key
-#   make test   set up (also Debian's chromium for the browser tests and mosquitto for the
-#               MQTT tests) and run lint, the import-layer contracts, type checks and the
-#               whole test suite
+#   make test   set up (also Debian's chromium for the browser tests, mosquitto for the MQTT
+#               tests and Arize Phoenix for the telemetry tests) and run lint, the
+#               import-layer contracts, type checks and the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -13,6 +13,10 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 CHROMIUM ?= /usr/bin/chromium
+# Arize Phoenix, the real OTLP receiver of the telemetry tests, in a venv of its own (its
+# dependencies are not GWA's); the tests start and stop it themselves.
+PHOENIX_VENV ?= .venv-phoenix
+PHOENIX := $(PHOENIX_VENV)/bin/phoenix
 MOSQUITTO ?= /usr/sbin/mosquitto
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
@@ -40,6 +44,10 @@ $(MOSQUITTO):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients openssl
 
+$(PHOENIX):
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/pip install -q arize-phoenix==20.26.1
+
 setup-local: $(VENV)/.local-installed
 setup: $(VENV)/.dev-installed
 
@@ -54,10 +62,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck $(CHROMIUM) $(MOSQUITTO)
+test: lint typecheck $(CHROMIUM) $(MOSQUITTO) $(PHOENIX)
 	$(BIN)/pytest
 
-bench: setup
+bench: setup $(PHOENIX)
 	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/cycle.py
@@ -67,6 +75,7 @@ bench: setup
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/admission_bounds.py
 	$(BIN)/python bench/mqtt.py
+	$(BIN)/python bench/otel.py
 
 # Re-record the shipped cassettes from the real local model (after changing prompts or schemas).
 cassettes: setup-local
@@ -77,4 +86,4 @@ cassettes: setup-local
 	done
 
 clean:
-	rm -rf $(VENV) traces test-output bench/results .gwa
+	rm -rf $(VENV) $(PHOENIX_VENV) traces test-output bench/results .gwa

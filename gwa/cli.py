@@ -28,6 +28,7 @@ from gwa.scenario import (
     load_scenario,
     resolve_scenario_path,
 )
+from gwa.trace import read_trace
 from gwa.workspace import RunResult, Workspace
 
 EXIT_ANSWERED, EXIT_NO_ANSWER, EXIT_BAD_INPUT = 0, 1, 2
@@ -82,7 +83,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_memory_commands(sub)
     sub.add_parser("scenarios", help="list the shipped scenarios")
+    _trace_parser(sub)
     return p
+
+
+def _trace_parser(sub: Any) -> None:
+    tr = sub.add_parser("trace", help="work with recorded traces")
+    ts = tr.add_subparsers(dest="trace_command", required=True)
+    ex = ts.add_parser(
+        "export", help="send a recorded run to an OTLP/HTTP backend as spans (original times)"
+    )
+    ex.add_argument("trace", type=Path)
+    ex.add_argument("--otlp", metavar="URL", required=True, help="e.g. http://127.0.0.1:4318")
+    ex.add_argument(
+        "--header", action="append", default=[], metavar="K=V", help="an export header; repeat"
+    )
+    ex.add_argument("--service", default="gwa", help="the service.name resource attribute")
 
 
 def _run_parser(sub: Any) -> None:
@@ -112,6 +128,11 @@ def _run_parser(sub: Any) -> None:
     )
     run.add_argument(
         "--join-timeout", type=float, default=60.0, help="seconds to wait for remote agents"
+    )
+    run.add_argument(
+        "--otlp",
+        metavar="URL",
+        help="export spans and metrics over OTLP/HTTP (needs gwa[otel]), e.g. http://127.0.0.1:4318",
     )
 
 
@@ -206,6 +227,7 @@ async def _run(args: argparse.Namespace, console: Console) -> RunResult:
         bus=bus,
         remote_agents=args.remote,
         join_timeout_s=args.join_timeout,
+        otlp=args.otlp,
     )
     if args.record:
         ws.record_to(args.record)
@@ -314,6 +336,17 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from gwa.telemetry import OtlpTarget, export_trace, metrics_wanted, parse_headers
+
+    if not args.otlp.startswith(("http://", "https://")):
+        raise ConfigError(f"--otlp must be an http(s) URL, got {args.otlp!r}")
+    target = OtlpTarget(args.otlp, parse_headers(",".join(args.header)), metrics=metrics_wanted())
+    n = export_trace(read_trace(args.trace), target, service=args.service)
+    print(f"exported {n} events of {args.trace} to {target.traces_url}", file=sys.stderr)
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     doc = trace_schema() if args.trace else Scenario.model_json_schema()
     print(json.dumps(doc, indent=2))
@@ -335,6 +368,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "eval": cmd_eval,
     "schema": _cmd_schema,
     "scenarios": _cmd_scenarios,
+    "trace": _cmd_trace,
 }
 
 

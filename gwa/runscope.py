@@ -70,7 +70,10 @@ def run_start(
     scenario: Scenario, goal: str, agents: Sequence[Agent], model_reason: str | None
 ) -> RunStart:
     """The ``run.start`` record: the scenario, its hash, the seed, the goal and the agents."""
-    digest = hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()[:16]
+    # Only what the scenario sets counts: a GWA that adds a field (with a default) to the
+    # scenario model does not change the hash of existing scenarios.
+    settings = scenario.model_dump_json(exclude_defaults=True).encode()
+    digest = hashlib.sha256(settings).hexdigest()[:16]
     return RunStart(
         scenario=scenario.name,
         config_hash=digest,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ from gwa.types import RunId, Usage
 
 if TYPE_CHECKING:
     from gwa.memory.shared import SharedMemory
+    from gwa.telemetry import Exporting
 
 __all__ = ["RunResult", "Workspace", "build_drive", "build_memory"]
 
@@ -95,6 +97,9 @@ class Workspace:
         memory_path: str | Path | Literal[False] | None = None,
         remote_agents: Sequence[str] = (),
         join_timeout_s: float = 60.0,
+        otlp: str | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         self.scenario = scenario
         self.base_dir = Path(base_dir) if base_dir is not None else None
@@ -125,6 +130,10 @@ class Workspace:
         )
         self._listeners: list[Callable[[Event], None]] = []
         self._inbox: Inbox | None = None
+        self._otlp = otlp
+        self._providers = (tracer_provider, meter_provider)
+        """OpenTelemetry: ``otlp`` (an endpoint) or the application's providers; see
+        `gwa.telemetry`. Never the global providers."""
         self.model_choice: Resolved | None = None
         """The default model and why it was chosen (set once agents are built)."""
 
@@ -232,22 +241,17 @@ class Workspace:
         run = RunId(time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3))
         trace = TraceWriter(run, self._trace_path(run), secrets=self._secrets())
         trace.listeners.extend(self._listeners)
-        bus = self._bus or LocalBus()
-        topics = Topics(run)
-        inbox = Inbox(bus, topics, Sender("workspace-control"))
+        exporting = self._exporting()
+        if exporting is not None:
+            trace.listeners.append(exporting)
+        inbox = Inbox(self._bus or LocalBus(), Topics(run), Sender("workspace-control"))
         self._inbox = inbox
-        state = CycleState(temperature=self.scenario.workspace.temperature)
-        started = time.monotonic()
-        outcome: Outcome | None = None
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                outcome = await self._run_in(stack, goal, agents, trace, bus, inbox, state)
-        except BaseException as exc:
-            write_end(trace, failed(exc, state, time.monotonic() - started), exc)
-            raise
+            outcome = await self._run_scoped(goal, agents, trace, inbox)
         finally:
             self._inbox = None
-        write_end(trace, outcome, None)
+            if exporting is not None:
+                exporting.close()
         return RunResult(
             run=run,
             status=outcome.status,
@@ -257,6 +261,42 @@ class Workspace:
             usage=outcome.usage,
             trace_path=trace.path,
             outputs=outcome.outputs,
+        )
+
+    async def _run_scoped(
+        self, goal: str, agents: list[Agent], trace: TraceWriter, inbox: Inbox
+    ) -> Outcome:
+        """The run inside its resource scope; ``run.end`` is written on every way out."""
+        state = CycleState(temperature=self.scenario.workspace.temperature)
+        started = time.monotonic()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                outcome = await self._run_in(stack, goal, agents, trace, inbox.bus, inbox, state)
+        except BaseException as exc:
+            write_end(trace, failed(exc, state, time.monotonic() - started), exc)
+            raise
+        write_end(trace, outcome, None)
+        return outcome
+
+    def _exporting(self) -> Exporting | None:
+        """The run's OpenTelemetry export, if configured (imports nothing otherwise)."""
+        spec = self.scenario.telemetry
+        url = self._otlp or (spec.otlp if spec else None)
+        tracer_provider, meter_provider = self._providers
+        if url is None and tracer_provider is None and not _otel_env():
+            return None
+        from gwa.telemetry import OtlpTarget, metrics_wanted, open_exporting, target_from_env
+
+        target = target_from_env()
+        if url is not None:
+            headers = dict(spec.headers) if spec else {}
+            metrics = metrics_wanted() and (spec.metrics if spec else True)
+            target = OtlpTarget(url, headers, metrics=metrics)
+        return open_exporting(
+            target,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            service=spec.service_name if spec else "gwa",
         )
 
     async def _run_in(
@@ -345,6 +385,13 @@ class Workspace:
     def run_sync(self, goal: str | None = None) -> RunResult:
         """`run` for code that is not async (starts its own event loop)."""
         return asyncio.run(self.run(goal))
+
+
+def _otel_env() -> bool:
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
 
 def _recording(agent: Agent, cassette: Cassette) -> Agent:

@@ -17,7 +17,8 @@ class Inbox:
     """Listens to the input and control topics of one run."""
 
     def __init__(self, bus: Bus, topics: Topics, sender: Sender) -> None:
-        self._bus = bus
+        self.bus = bus
+        """The bus the run talks over."""
         self.topics = topics
         """The run's topics."""
         self.sender = sender
@@ -38,7 +39,7 @@ class Inbox:
             (self.topics.input, self._on_input),
             (self.topics.control, self._on_control),
         ):
-            sub = self._bus.subscribe(topic)
+            sub = self.bus.subscribe(topic)
             self._subs.append(sub)
             self._tasks.append(asyncio.create_task(self._listen(sub, fn)))
 
@@ -82,7 +83,7 @@ class Inbox:
 
     async def submit(self, text: str) -> None:
         """Publish an input on the run's input topic."""
-        await self._bus.publish(self.sender.envelope(self.topics.input, "input", {"text": text}))
+        await self.bus.publish(self.sender.envelope(self.topics.input, "input", {"text": text}))
 
     def request_stop(self, reason: str) -> None:
         """Stop after the current cycle (the first reason given is kept)."""
@@ -92,7 +93,7 @@ class Inbox:
     async def publish_output(self, answer: str, cycle: int) -> None:
         """Publish a response on the run's output topic."""
         envelope = self.sender.envelope(self.topics.output, "output", {"answer": answer}, cycle)
-        await self._bus.publish(envelope)
+        await self.bus.publish(envelope)
 
     def drain_inputs(self) -> list[str]:
         """Take every input received so far."""

@@ -18,6 +18,7 @@ from gwa.scenario.spec import (
     RoleSpec,
     Scenario,
     SelectionSpec,
+    TelemetrySpec,
     TraceSpec,
     WorkspaceSpec,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "RoleSpec",
     "Scenario",
     "SelectionSpec",
+    "TelemetrySpec",
     "TraceSpec",
     "WorkspaceSpec",
     "builtin_scenarios",

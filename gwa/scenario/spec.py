@@ -243,6 +243,22 @@ class TraceSpec(_Spec):
     """File path; {scenario} and {run} are filled in."""
 
 
+class TelemetrySpec(_Spec):
+    """OpenTelemetry export of the run's spans and metrics (needs ``pip install 'gwa[otel]'``;
+    without this section, ``gwa run --otlp`` or the OTEL_EXPORTER_OTLP_* variables, nothing is
+    sent)."""
+
+    otlp: str | None = Field(default=None, pattern=r"^https?://")
+    """OTLP/HTTP endpoint, e.g. ``http://127.0.0.1:4318`` (``/v1/traces`` is added)."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Headers sent with every export (an API key: use ``${VAR}``)."""
+    service_name: str = "gwa"
+    """The ``service.name`` resource attribute."""
+    metrics: bool = True
+    """Export the GenAI metrics too (false for a receiver that takes traces only, e.g.
+    Arize Phoenix)."""
+
+
 class Scenario(_Spec):
     """A GWA scenario: the swarm, its models and how the workspace cycles."""
 
@@ -269,6 +285,8 @@ class Scenario(_Spec):
     memory: MemorySpec | None = None
     """Long-term memory (omit it for none: working memory only)."""
     trace: TraceSpec = TraceSpec()
+    telemetry: TelemetrySpec | None = None
+    """OpenTelemetry export (omit it: nothing is sent unless the environment asks)."""
 
     @model_validator(mode="before")
     @classmethod
