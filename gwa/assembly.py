@@ -59,8 +59,11 @@ def build_agents(
     return agents
 
 
-def build_memory(spec: MemorySpec, path: Path | None = None) -> SharedMemory:
-    """Open the long-term store a scenario describes (``path`` overrides its directory)."""
+def build_memory(
+    spec: MemorySpec, path: Path | None = None, *, redact: Callable[[str], str] | None = None
+) -> SharedMemory:
+    """Open the long-term store a scenario describes (``path`` overrides its directory;
+    ``redact`` removes secrets from every text before it is stored)."""
     from gwa.memory.admission import (
         AdmissionPolicy,
         AdmitAll,
@@ -102,7 +105,7 @@ def build_memory(spec: MemorySpec, path: Path | None = None) -> SharedMemory:
         policy = HandWeighted()
     else:
         policy = AdmitNone() if spec.admission == "admit-none" else AdmitAll()
-    return SharedMemory(store, policy)
+    return SharedMemory(store, policy, redact=redact)
 
 
 def build_drive(scenario: Scenario) -> TemperatureSource:

@@ -26,6 +26,7 @@ from gwa.scenario import (
     Scenario,
     builtin_scenarios,
     load_scenario,
+    preflight,
     resolve_scenario_path,
 )
 from gwa.trace import read_trace
@@ -211,12 +212,16 @@ def _bus(args: argparse.Namespace) -> Bus | None:
     return None
 
 
-async def _run(args: argparse.Namespace, console: Console) -> RunResult:
+async def _run(
+    args: argparse.Namespace, console: Console
+) -> tuple[RunResult, Callable[[str], str]]:
     path = resolve_scenario_path(args.scenario)
     scenario = _with_max_cycles(load_scenario(path), args.max_cycles)
     override = _model_override(args)
     if args.memory is not None and args.no_memory:
         raise ConfigError("--memory and --no-memory cannot be combined")
+    uses_memory = args.memory is None and not args.no_memory
+    preflight(path, scenario, trace=args.trace is None, memory=uses_memory, models=override is None)
     bus = _bus(args)
     ws = Workspace(
         scenario,
@@ -244,7 +249,7 @@ async def _run(args: argparse.Namespace, console: Console) -> RunResult:
     try:
         if bus is not None:
             await bus.start()
-        return await ws.run(args.goal)
+        return await ws.run(args.goal), ws.redact
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         if bus is not None:
@@ -253,7 +258,7 @@ async def _run(args: argparse.Namespace, console: Console) -> RunResult:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, quiet=args.quiet, soft_wrap=True)
-    result = asyncio.run(_run(args, console))
+    result, redact = asyncio.run(_run(args, console))
     console.print(
         f"[bold]{result.status}[/bold] after {result.cycles} cycle(s): {escape(result.reason)}; "
         f"{result.usage.total:,} tokens; trace {result.trace_path}"
@@ -263,7 +268,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "run": result.run,
             "status": result.status,
             "reason": result.reason,
-            "answer": result.answer,
+            "answer": redact(result.answer) if result.answer is not None else None,
             "cycles": result.cycles,
             "tokens": {
                 "prompt": result.usage.prompt_tokens,
@@ -273,7 +278,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(body, ensure_ascii=False))
     elif result.answer is not None:
-        print(result.answer)
+        print(redact(result.answer))
     return EXIT_ANSWERED if result.answer is not None else EXIT_NO_ANSWER
 
 
@@ -298,6 +303,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             s = load_scenario(path)
+            preflight(path, s)
         except ConfigError as exc:
             failed = True
             print(exc, file=sys.stderr)

@@ -50,9 +50,16 @@ class Problem:
 class ScenarioError(ConfigError):
     """A scenario file has one or more problems, each located as ``file:line:column``."""
 
+    SHOWN = 50
+    """At most this many problems are listed in the message (all are in ``problems``)."""
+
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        lines = [str(p) for p in self.problems[: self.SHOWN]]
+        if len(self.problems) > self.SHOWN:
+            more = len(self.problems) - self.SHOWN
+            lines.append(f"… and {more:,} more problem(s) ({len(self.problems):,} in all)")
+        super().__init__("\n".join(lines))
 
 
 class ModelError(GwaError):

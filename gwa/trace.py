@@ -28,7 +28,10 @@ _SECRET_KEY = re.compile(
     r"(?i)(api[_-]?key|secret|passw(or)?d|authorization|bearer|access[_-]?token|credential)"
 )
 _SECRET_ENV = re.compile(r"(?i)(key|secret|token|password|passwd|credential)")
-_SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_\-]{12,}|Bearer\s+[A-Za-z0-9._\-]{8,})")
+_SECRET_VALUE = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{12,}|Bearer\s+[A-Za-z0-9._\-]{8,}"
+    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"  # user:password@ in a URL
+)
 
 Listener = Callable[[Event], None]
 

@@ -40,7 +40,8 @@ from gwa.runscope import (
     write_end,
 )
 from gwa.scenario import ModelSpec, Scenario, load_scenario
-from gwa.trace import TraceWriter, secrets_from_env
+from gwa.scenario.spec import fill_template
+from gwa.trace import Redactor, TraceWriter, secrets_from_env
 from gwa.types import RunId, Usage
 
 if TYPE_CHECKING:
@@ -212,7 +213,7 @@ class Workspace:
             return None
         if self._options.trace_path is not None:
             return self._options.trace_path
-        return Path(self.scenario.trace.path.format(scenario=self.scenario.name, run=run))
+        return Path(fill_template(self.scenario.trace.path, scenario=self.scenario.name, run=run))
 
     def _open_memory(self) -> SharedMemory | None:
         """The scenario's long-term memory, unless the caller plugged in their own or none."""
@@ -223,12 +224,18 @@ class Workspace:
             self.admission, NullSink
         ):
             return None
-        return build_memory(spec, self._options.memory_path)
+        return build_memory(spec, self._options.memory_path, redact=self.redact)
 
     def _secrets(self) -> set[str]:
         found = secrets_from_env()
         found |= {m.api_key for m in self.scenario.models.values() if m.api_key}
+        found |= self.scenario.environment_values
         return found
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret this workspace knows replaced (what GWA writes is
+        redacted the same way: trace, answers printed by the CLI, cassettes, memory)."""
+        return Redactor(self._secrets()).text(text)
 
     async def run(self, goal: str | None = None) -> RunResult:
         """Cycle until an answer or a stop condition; return how it ended."""
@@ -313,7 +320,7 @@ class Workspace:
         if self._options.record is not None:
             cassette, record = Cassette(), self._options.record
             agents = [_recording(a, cassette) for a in agents]
-            stack.callback(cassette.save, record)
+            stack.callback(cassette.save, record, redact=Redactor(self._secrets()).text)
         hub = await open_transport(stack, bus, inbox, trace, own_bus=self._bus is None)
         for agent in agents:
             if not isinstance(agent, RemoteAgent):

@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict, deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,18 @@ class Cassette:
             raise ConfigError(f"{p}: not a GWA cassette of version {CASSETTE_VERSION}")
         return cls(list(data.get("interactions", [])))
 
-    def save(self, path: str | Path) -> None:
-        """Write atomically (a crash mid-write leaves the old file intact)."""
+    def save(self, path: str | Path, *, redact: Callable[[str], str] | None = None) -> None:
+        """Write atomically (a crash mid-write leaves the old file intact); ``redact`` removes
+        secrets from every recorded text (a replay then answers with the redacted text)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        body = {"version": CASSETTE_VERSION, "interactions": self.interactions}
+        interactions = self.interactions
+        if redact is not None:
+            interactions = [
+                {k: redact(v) if isinstance(v, str) and k != "key" else v for k, v in i.items()}
+                for i in interactions
+            ]
+        body = {"version": CASSETTE_VERSION, "interactions": interactions}
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
         os.chmod(tmp, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as f:

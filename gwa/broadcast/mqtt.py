@@ -64,9 +64,15 @@ class MqttOptions:
             raise ConfigError(
                 f"bus URL {redact(url)!r} must look like mqtt://HOST:PORT or mqtts://HOST:PORT"
             )
+        try:
+            port = u.port
+        except ValueError:  # out of 0..65535, or not a number
+            raise ConfigError(
+                f"bus URL {redact(url)!r} has an invalid port; use a number from 1 to 65535"
+            ) from None
         values: dict[str, Any] = {
             "host": u.hostname,
-            "port": u.port or (8883 if u.scheme == "mqtts" else 1883),
+            "port": port or (8883 if u.scheme == "mqtts" else 1883),
             "username": unquote(u.username) if u.username else None,
             "password": unquote(u.password) if u.password else None,
             "tls": u.scheme == "mqtts",

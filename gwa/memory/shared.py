@@ -8,7 +8,8 @@ admitted is an `AdmissionPolicy`'s decision (`gwa.memory.admission`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from gwa.memory.admission import AdmissionPolicy, AdmitAll, Verdict
 from gwa.memory.store import LinkType, LongTermMemory, NewMemory
@@ -19,8 +20,16 @@ from gwa.types import Memory
 class SharedMemory:
     """Retriever + AdmissionSink over a LongTermMemory."""
 
-    def __init__(self, store: LongTermMemory, policy: AdmissionPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: LongTermMemory,
+        policy: AdmissionPolicy | None = None,
+        *,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
         self.store = store
+        self.redact = redact or (lambda text: text)
+        """Applied to every text before it is stored (secrets never reach the store)."""
         self.policy: AdmissionPolicy = policy or AdmitAll()
         self._lock = asyncio.Lock()
         self._last: dict[str, str] = {}
@@ -37,7 +46,11 @@ class SharedMemory:
         async with self._lock:
             return await asyncio.to_thread(self._offer, list(candidates))
 
-    def _offer(self, candidates: list[AdmissionCandidate]) -> list[AdmissionDecision]:
+    def _offer(self, offered: list[AdmissionCandidate]) -> list[AdmissionDecision]:
+        # Secrets leave before anything looks at the text (the policy's lexicon included).
+        candidates = [
+            replace(c, entry=replace(c.entry, text=self.redact(c.entry.text))) for c in offered
+        ]
         verdicts = self.policy.decide(candidates, self.store)
         admitted = [(c, v) for c, v in zip(candidates, verdicts, strict=True) if v.admit]
         items = [self._new_memory(c, v) for c, v in admitted]

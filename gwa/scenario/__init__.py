@@ -8,6 +8,7 @@ from gwa.scenario.loader import (
     parse_scenario,
     resolve_scenario_path,
 )
+from gwa.scenario.preflight import preflight
 from gwa.scenario.spec import (
     AgentSpec,
     DeadlockSpec,
@@ -40,5 +41,6 @@ __all__ = [
     "builtin_scenarios",
     "load_scenario",
     "parse_scenario",
+    "preflight",
     "resolve_scenario_path",
 ]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from gwa.agents.roles import BUILTIN_ROLES
 from gwa.errors import Problem, ScenarioError
 from gwa.scenario.spec import Path_, Scenario
+from gwa.scenario.yamlsafe import MAX_BYTES, compose
 
 
 def _agent_problems(s: Scenario) -> list[tuple[Path_, str]]:
@@ -85,15 +86,9 @@ class _Located:
         self.marks: dict[Path_, tuple[int, int]] = {}
         self.key_marks: dict[Path_, tuple[int, int]] = {}
         self.problems: list[Problem] = []
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data = yaml.safe_load(text)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            raise ScenarioError(
-                [Problem(file, line, col, f"YAML syntax: {exc.problem or exc}")]
-            ) from None
+        self.from_env: set[str] = set()
+        """Values taken from the environment."""
+        node, self.data = compose(text, file)
         if node is not None:
             self._walk(node, ())
         self.data = self._interpolate(self.data, ())
@@ -105,6 +100,11 @@ class _Located:
             for key_node, value_node in node.value:
                 key = str(key_node.value)
                 where = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if key_node.tag != "tag:yaml.org,2002:str":
+                    found = key_node.tag.rsplit(":", 1)[-1]
+                    self.problems.append(
+                        Problem(self.file, *where, f"keys must be text, not {found} ({key[:40]!r})")
+                    )
                 if key in seen:
                     self.problems.append(Problem(self.file, *where, f"duplicate key {key!r}"))
                 seen.add(key)
@@ -126,6 +126,7 @@ class _Located:
     def _env(self, match: re.Match[str], path: Path_) -> str:
         name, default = match.group(1), match.group(2)
         if name in os.environ:
+            self.from_env.add(os.environ[name])
             return os.environ[name]
         if default is not None:
             return default
@@ -200,23 +201,40 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     semantic = [located.problem(p, m) for p, m in _semantic_problems(scenario)]
     if semantic:
         raise ScenarioError(semantic)
+    scenario._from_env = frozenset(located.from_env)
     return scenario
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file."""
+    """Read and validate a scenario file (at most 1 MiB of UTF-8 text)."""
     p = Path(path)
+
+    def refuse(message: str) -> ScenarioError:
+        return ScenarioError([Problem(str(p), 1, 1, message)])
+
+    if p.is_dir():
+        raise refuse("is a directory, not a scenario file")
+    if p.exists() and not p.is_file():
+        raise refuse("is not a regular file (a device or a pipe?); give a scenario file")
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise ScenarioError([Problem(str(p), 1, 1, "file not found")]) from None
-    except IsADirectoryError:
-        raise ScenarioError(
-            [Problem(str(p), 1, 1, "is a directory, not a scenario file")]
-        ) from None
+        raise refuse("file not found") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read ({exc.strerror})") from None
+    if len(raw) > MAX_BYTES:
+        raise refuse(f"larger than {MAX_BYTES // 1024} KiB; a scenario is a short file")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ScenarioError([Problem(str(p), 1, 1, "not UTF-8 text")]) from None
+        raise refuse("not UTF-8 text") from None
     return parse_scenario(text, str(p))
+
+
+def locate(path: Path) -> _Located:
+    """The node positions of a scenario file (for problems found after loading it)."""
+    return _Located(str(path), path.read_text(encoding="utf-8"))
 
 
 def builtin_scenarios() -> dict[str, Path]:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from gwa.agents.roles import BUILTIN_ROLES, OutputKind
 
@@ -12,7 +20,11 @@ Path_ = tuple[str | int, ...]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    # strict: YAML gives native types, so nothing needs coercing, and `max_cycles: true` or
+    # `temperature: "hot"` must be errors, not 1 and a crash.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, strict=True
+    )
 
 
 class ModelSpec(_Spec):
@@ -60,7 +72,7 @@ class AgentSpec(_Spec):
     """Generators: how many candidates to propose each cycle."""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     """A fixed temperature; generators otherwise follow the workspace's temperature source."""
-    temperature_bounds: tuple[float, float] = (0.0, 1.5)
+    temperature_bounds: tuple[float, float] = Field(default=(0.0, 1.5), strict=False)
     """Limits within which this agent's temperature is kept."""
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
     """Overrides workspace.max_tokens for this agent."""
@@ -236,11 +248,51 @@ class MemorySpec(_Spec):
         return self
 
 
+TEMPLATE_FIELDS = ("scenario", "run")
+"""The fields a trace path may name."""
+
+
+def template_problem(template: str) -> str | None:
+    """Why a path template is not valid, or None: only ``{scenario}`` and ``{run}``, with no
+    attribute, index, conversion or format spec (a template is never evaluated)."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"not a valid path template ({exc}); use {{scenario}} and {{run}}"
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS or spec or conversion:
+            return (
+                f"unknown template field {{{name}}}; a trace path may use "
+                f"{{scenario}} and {{run}} only"
+            )
+    return None
+
+
+def fill_template(template: str, **fields: str) -> str:
+    """A path template with its fields filled (checked by `template_problem` first)."""
+    out = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            out.append(fields[name])
+    return "".join(out)
+
+
 class TraceSpec(_Spec):
     """Where the trace goes."""
 
     path: str = "traces/{scenario}-{run}.jsonl"
-    """File path; {scenario} and {run} are filled in."""
+    """File path; {scenario} and {run} are filled in (no other field)."""
+
+    @field_validator("path")
+    @classmethod
+    def _a_template(cls, path: str) -> str:
+        problem = template_problem(path)
+        if problem is not None:
+            raise ValueError(problem)
+        return path
 
 
 class TelemetrySpec(_Spec):
@@ -265,8 +317,8 @@ class Scenario(_Spec):
     name: str = Field(default="scenario", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     """Short name, used in trace file names."""
     description: str = ""
-    goal: str | None = None
-    """The default goal (``gwa run --goal`` or ``ws.run(goal)`` override it)."""
+    goal: str | None = Field(default=None, pattern=r"\S")
+    """The default goal (``gwa run --goal`` or ``ws.run(goal)`` override it); not blank."""
     identity: str = "You are one specialist of a team thinking together in a shared workspace."
     """The "core self" every role sees first."""
     models: dict[str, ModelSpec] = Field(default_factory=dict)
@@ -287,6 +339,13 @@ class Scenario(_Spec):
     trace: TraceSpec = TraceSpec()
     telemetry: TelemetrySpec | None = None
     """OpenTelemetry export (omit it: nothing is sent unless the environment asks)."""
+    _from_env: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def environment_values(self) -> frozenset[str]:
+        """Values the file took from the environment (``${VAR}``): treated as secrets and
+        redacted wherever GWA writes (trace, output, cassettes, long-term memory)."""
+        return self._from_env
 
     @model_validator(mode="before")
     @classmethod
