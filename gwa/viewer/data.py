@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 
 from gwa.events import (
+    HEADER,
+    KINDS,
     AgentError,
     CycleStart,
     DeadlockSeen,
@@ -46,6 +52,86 @@ MEMORY_EVENTS = (
     "memory.forget",  # written by traces of earlier versions
 )
 PREVIEW = 160
+MAX_STRING = 20_000
+"""Longer strings are cut when a cycle's events are sent to the page (`/api/event` sends one
+event whole)."""
+STALE_S = 10.0
+"""A trace without ``run.end`` that has not grown for this long is shown as interrupted."""
+
+Shape = tuple[tuple[type, ...], bool]
+"""The Python types a field's JSON value may have, and whether it is a list of objects."""
+
+
+def _shape(annotation: Any) -> Shape | None:
+    """What JSON value a typed field takes (None: anything)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_shape(a) for a in typing.get_args(annotation)]
+        if any(p is None for p in parts):
+            return None
+        return tuple(t for p in parts if p for t in p[0]), any(p[1] for p in parts if p)
+    if origin is typing.Literal:
+        return (str,), False
+    if origin is list:
+        (item,) = typing.get_args(annotation) or (Any,)
+        return (list,), isinstance(item, type) and issubclass(item, BaseModel)
+    if origin is dict:
+        return (dict,), False
+    simple: dict[Any, tuple[type, ...]] = {
+        int: (int,),
+        float: (int, float),
+        str: (str,),
+        bool: (bool,),
+        type(None): (type(None),),
+    }
+    if annotation in simple:
+        return simple[annotation], False
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return (dict,), False
+    return None
+
+
+SHAPES: dict[str, dict[str, Shape]] = {
+    kind: {
+        name: shape
+        for name, info in cls.model_fields.items()
+        if name not in HEADER and (shape := _shape(info.annotation)) is not None
+    }
+    for kind, cls in KINDS.items()
+}
+"""Per event kind, the JSON types of its fields, from the typed contract (gwa.events): a line
+whose field has another type is listed as broken and skipped, so neither the server nor the
+page ever meets a wrong-typed value."""
+
+
+def shape_problem(record: dict[str, Any]) -> str | None:
+    """Why a record of a known kind does not have its fields' types, or None."""
+    for name, (allowed, objects) in SHAPES.get(record["event"], {}).items():
+        if name not in record:
+            continue
+        value: Any = record[name]
+        if not isinstance(value, allowed):
+            return f"field {name!r} of {record['event']} is {type(value).__name__}"
+        if objects and isinstance(value, list) and not all(isinstance(v, dict) for v in value):
+            return f"field {name!r} of {record['event']} holds a non-object"
+    return None
+
+
+def capped(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with strings longer than `MAX_STRING` cut (marked in ``_truncated``)."""
+    long = [k for k, v in record.items() if isinstance(v, str) and len(v) > MAX_STRING]
+    if not long and len(orjson.dumps(record)) <= 4 * MAX_STRING:
+        return record
+    out = {k: (v[:MAX_STRING] + " …" if k in long else v) for k, v in record.items()}
+    for k, v in record.items():
+        if (
+            not isinstance(v, str | int | float | bool | type(None))
+            and len(orjson.dumps(v)) > 4 * MAX_STRING
+        ):
+            out[k] = f"[{type(v).__name__} of {len(orjson.dumps(v)):,} bytes: see /api/event]"
+            long.append(k)
+    out["_truncated"] = long
+    return out
 
 
 @dataclass
@@ -156,6 +242,10 @@ class TraceIndex:
         if not isinstance(record.get("seq"), int):
             self._error(line, "not a trace record (no integer 'seq')")
             return
+        problem = shape_problem(record)
+        if problem is not None:
+            self._error(line, f"skipped: {problem}")
+            return
         record["_line"] = line
         index = len(self.records)
         self.records.append(record)
@@ -189,7 +279,7 @@ class TraceIndex:
         with self._lock:
             ordered = sorted(self.cycles)[since:]
             start, end = self.start or {}, self.end or {}
-            agents = start.get("agents", [])
+            agents = start.get("agents") or []
             roles = {str(a.get("name")): a.get("role") for a in agents if isinstance(a, dict)}
             rows = [self.cycles[c] for c in ordered]
             return {
@@ -199,7 +289,7 @@ class TraceIndex:
                 "goal": start.get("goal"),
                 "model": start.get("model"),
                 "agents": roles,
-                "status": end.get("status"),
+                "status": end.get("status") or self._unfinished(),
                 "reason": end.get("reason"),
                 "answer": end.get("answer"),
                 "duration_s": end.get("duration_s"),
@@ -227,6 +317,15 @@ class TraceIndex:
                 "errors": list(self.errors),
             }
 
+    def _unfinished(self) -> str:
+        """A trace with no ``run.end``: still written (``running``), or left behind by a run
+        that was killed (``interrupted``: the file has not grown for `STALE_S`)."""
+        try:
+            idle = time.time() - self.path.stat().st_mtime
+        except OSError:
+            return "interrupted"
+        return "interrupted" if idle > STALE_S else "running"
+
     def summary_json(self, since: int = 0) -> bytes:
         """`summary` encoded, cached until the trace grows (a large trace is encoded once)."""
         key = (since, len(self.records), len(self.errors))
@@ -237,7 +336,12 @@ class TraceIndex:
     def cycle(self, n: int) -> list[dict[str, Any]]:
         """Every record of cycle ``n``, in trace order."""
         with self._lock:
-            return [self.records[i] for i in self.by_cycle.get(n, [])]
+            return [capped(self.records[i]) for i in self.by_cycle.get(n, [])]
+
+    def event(self, seq: int) -> dict[str, Any] | None:
+        """One record whole, by its ``seq`` (for a field `cycle` cut)."""
+        with self._lock:
+            return next((r for r in self.records if r.get("seq") == seq), None)
 
     def search(self, query: str, limit: int = 10_000) -> list[int]:
         """Cycles with an event whose text fields contain ``query`` (case-insensitive)."""
@@ -259,7 +363,7 @@ class TraceIndex:
             return {
                 "total": len(self.memory),
                 "offset": offset,
-                "events": [self.records[i] for i in chosen],
+                "events": [capped(self.records[i]) for i in chosen],
             }
 
 

@@ -74,7 +74,24 @@ class _Handler(BaseHTTPRequestHandler):
         body = orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS)
         self._send(status, body, "application/json")
 
+    def _host_allowed(self) -> bool:
+        """DNS rebinding: a page on another origin reaches this server under its own host
+        name; only the names the viewer is bound to (and loopback's) are served."""
+        address: Any = self.server.server_address
+        bound = str(address[0])
+        if bound in ("0.0.0.0", "::", ""):
+            return True  # bound to every address on purpose (--host 0.0.0.0)
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        allowed = {bound.lower(), f"[{bound}]"}
+        if bound.startswith("127.") or bound in ("::1", "localhost"):
+            allowed |= {"localhost", "127.0.0.1", "[::1]"}
+        return name in allowed
+
     def do_GET(self) -> None:
+        if not self._host_allowed():
+            self._json({"error": "unknown Host header; open the viewer by its address"}, 403)
+            return
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if url.path == "/favicon.ico":
@@ -99,17 +116,33 @@ class _Handler(BaseHTTPRequestHandler):
         if v.live:
             trace.refresh()
         if path == "/api/summary":
-            self._send(
-                HTTPStatus.OK, trace.summary_json(int(q.get("since", "0"))), "application/json"
-            )
+            since = _bounded(q.get("since", "0"), "since")
+            self._send(HTTPStatus.OK, trace.summary_json(since), "application/json")
         elif path == "/api/cycle":
-            self._json({"cycle": int(q["n"]), "events": trace.cycle(int(q["n"]))})
+            n = _bounded(q["n"], "n")
+            self._json({"cycle": n, "events": trace.cycle(n)})
+        elif path == "/api/event":
+            record = trace.event(_bounded(q["seq"], "seq"))
+            if record is None:
+                self._json({"error": f"no event with seq {q['seq']}"}, HTTPStatus.NOT_FOUND)
+            else:
+                self._json(record)
         elif path == "/api/search":
             self._json({"cycles": trace.search(q.get("q", ""))})
         elif path == "/api/memory":
-            self._json(trace.memory_events(int(q.get("offset", "0")), int(q.get("limit", "500"))))
+            offset = _bounded(q.get("offset", "0"), "offset")
+            limit = min(_bounded(q.get("limit", "500"), "limit"), 5000)
+            self._json(trace.memory_events(offset, limit))
         else:
             self._json({"error": f"no such endpoint {path}"}, HTTPStatus.NOT_FOUND)
+
+
+def _bounded(value: str, name: str) -> int:
+    """A query integer within 0..10^9 (anything else is a 400, never a dropped connection)."""
+    n = int(value) if value.isdigit() and len(value) <= 10 else -1
+    if not 0 <= n <= 10**9:
+        raise ValueError(f"{name} must be a whole number from 0 to 1000000000, got {value[:30]!r}")
+    return n
 
 
 def make_server(viewer: Viewer, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
