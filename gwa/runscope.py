@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from gwa.agents.agent import Agent, LLMAgent
 from gwa.broadcast import Bus
@@ -15,6 +17,9 @@ from gwa.events import AgentAbsent, AgentInfo, RunAnnounce, RunEnd, RunStart, bu
 from gwa.hub import Hub
 from gwa.scenario import Scenario
 from gwa.trace import TraceWriter
+
+if TYPE_CHECKING:
+    from gwa.telemetry import Exporting
 
 
 async def open_transport(
@@ -33,6 +38,34 @@ async def open_transport(
     await inbox.start()
     stack.push_async_callback(inbox.stop)
     return hub
+
+
+def open_export(
+    scenario: Scenario, otlp: str | None, tracer_provider: Any, meter_provider: Any
+) -> Exporting | None:
+    """A run's OpenTelemetry export: ``otlp`` (``--otlp``), else the scenario's telemetry
+    section, else the OTEL_EXPORTER_OTLP_* variables, or the application's providers; None
+    (and nothing imported) when none is configured."""
+    spec = scenario.telemetry
+    url = otlp or (spec.otlp if spec else None)
+    env = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    if url is None and tracer_provider is None and not env:
+        return None
+    from gwa.telemetry import OtlpTarget, metrics_wanted, open_exporting, target_from_env
+
+    target = target_from_env()
+    if url is not None:
+        headers = dict(spec.headers) if spec else {}
+        metrics = metrics_wanted() and (spec.metrics if spec else True)
+        target = OtlpTarget(url, headers, metrics=metrics)
+    return open_exporting(
+        target,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        service=spec.service_name if spec else "gwa",
+    )
 
 
 async def announce_and_wait(

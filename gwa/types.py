@@ -109,6 +109,8 @@ class WorkingEntry:
     kind: Literal["thought", "summary", "input"]
     text: str
     tokens: int
+    origin: str = ""
+    """For an input: who sent it (the bus sender), so that trust is per origin, not per kind."""
 
 
 @dataclass(frozen=True, slots=True)

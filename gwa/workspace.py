@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from gwa.runscope import (
     announce_and_wait,
     announce_end,
     failed,
+    open_export,
     open_transport,
     run_start,
     write_end,
@@ -115,20 +115,8 @@ class Workspace:
         self.remote_agents = tuple(remote_agents)
         """Agents of the scenario that run elsewhere (`gwa agent`) and answer over the bus."""
         self.join_timeout_s = join_timeout_s
-        unknown = set(self.remote_agents) - {a.name for a in scenario.agents}
-        if unknown:
-            raise ConfigError(
-                f"remote agents {', '.join(sorted(unknown))} are not in the scenario; "
-                f"its agents: {', '.join(a.name for a in scenario.agents)}"
-            )
-        if self.remote_agents and bus is None:
-            raise ConfigError("remote agents need a shared bus: pass bus=MqttBus(...) / --bus")
-        self._options = _Options(
-            trace_path=False if trace_path is False else (Path(trace_path) if trace_path else None),
-            memory_path=False
-            if memory_path is False
-            else (Path(memory_path) if memory_path else None),
-        )
+        _check_remote(scenario, self.remote_agents, bus)
+        self._options = _Options(trace_path=_where(trace_path), memory_path=_where(memory_path))
         self._listeners: list[Callable[[Event], None]] = []
         self._inbox: Inbox | None = None
         self._otlp = otlp
@@ -287,24 +275,7 @@ class Workspace:
 
     def _exporting(self) -> Exporting | None:
         """The run's OpenTelemetry export, if configured (imports nothing otherwise)."""
-        spec = self.scenario.telemetry
-        url = self._otlp or (spec.otlp if spec else None)
-        tracer_provider, meter_provider = self._providers
-        if url is None and tracer_provider is None and not _otel_env():
-            return None
-        from gwa.telemetry import OtlpTarget, metrics_wanted, open_exporting, target_from_env
-
-        target = target_from_env()
-        if url is not None:
-            headers = dict(spec.headers) if spec else {}
-            metrics = metrics_wanted() and (spec.metrics if spec else True)
-            target = OtlpTarget(url, headers, metrics=metrics)
-        return open_exporting(
-            target,
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-            service=spec.service_name if spec else "gwa",
-        )
+        return open_export(self.scenario, self._otlp, *self._providers)
 
     async def _run_in(
         self,
@@ -394,11 +365,22 @@ class Workspace:
         return asyncio.run(self.run(goal))
 
 
-def _otel_env() -> bool:
-    return bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    )
+def _check_remote(scenario: Scenario, remote: Sequence[str], bus: Bus | None) -> None:
+    unknown = set(remote) - {a.name for a in scenario.agents}
+    if unknown:
+        raise ConfigError(
+            f"remote agents {', '.join(sorted(unknown))} are not in the scenario; "
+            f"its agents: {', '.join(a.name for a in scenario.agents)}"
+        )
+    if remote and bus is None:
+        raise ConfigError("remote agents need a shared bus: pass bus=MqttBus(...) / --bus")
+
+
+def _where(path: str | Path | Literal[False] | None) -> Path | Literal[False] | None:
+    """A path option: False (none at all), None (the scenario's), or a path."""
+    if path is False:
+        return False
+    return Path(path) if path else None
 
 
 def _recording(agent: Agent, cassette: Cassette) -> Agent:

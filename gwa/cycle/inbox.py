@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
-from gwa.broadcast import Bus, Sender, Subscription, Topics
+from gwa.broadcast import Bus, Envelope, Sender, Subscription, Topics
 
 Presence = tuple[str, str, str]
 """(agent, "join" | "leave", detail): a change not yet traced."""
@@ -22,7 +21,7 @@ class Inbox:
         self.topics = topics
         """The run's topics."""
         self.sender = sender
-        self._inputs: list[str] = []
+        self._inputs: list[tuple[str, str]] = []
         self.stop_reason: str | None = None
         self.wake = asyncio.Event()
         """Set when an input or a stop arrives (ends an idle pause)."""
@@ -44,22 +43,24 @@ class Inbox:
             self._tasks.append(asyncio.create_task(self._listen(sub, fn)))
 
     @staticmethod
-    async def _listen(sub: Subscription, fn: Callable[[str, dict[str, Any]], None]) -> None:
+    async def _listen(sub: Subscription, fn: Callable[[Envelope], None]) -> None:
         async for envelope in sub:
-            fn(envelope.kind, envelope.payload)
+            fn(envelope)
 
-    def _on_input(self, kind: str, payload: dict[str, Any]) -> None:
-        text = payload.get("text")
-        if kind == "input" and isinstance(text, str):
-            self.receive(text)
+    def _on_input(self, envelope: Envelope) -> None:
+        text = envelope.payload.get("text")
+        if envelope.kind == "input" and isinstance(text, str):
+            self.receive(text, origin=envelope.sender)
 
-    def receive(self, text: str) -> None:
-        """Queue an input for the next perceive (blank text is ignored)."""
+    def receive(self, text: str, *, origin: str = "") -> None:
+        """Queue an input for the next perceive (blank text is ignored); ``origin`` is who
+        sent it."""
         if text.strip():
-            self._inputs.append(text.strip())
+            self._inputs.append((text.strip(), origin))
             self.wake.set()
 
-    def _on_control(self, kind: str, payload: dict[str, Any]) -> None:
+    def _on_control(self, envelope: Envelope) -> None:
+        kind, payload = envelope.kind, envelope.payload
         if kind == "stop":
             self.request_stop(str(payload.get("reason") or "stop requested on the control topic"))
         agent, worker = str(payload.get("agent", "")), str(payload.get("worker", ""))
@@ -95,8 +96,8 @@ class Inbox:
         envelope = self.sender.envelope(self.topics.output, "output", {"answer": answer}, cycle)
         await self.bus.publish(envelope)
 
-    def drain_inputs(self) -> list[str]:
-        """Take every input received so far."""
+    def drain_inputs(self) -> list[tuple[str, str]]:
+        """Take every input received so far, as (text, origin)."""
         taken, self._inputs = self._inputs, []
         return taken
 

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from gwa.agents.roles import QueriesOut
 from gwa.cycle.context import CycleContext
-from gwa.cycle.state import CycleState
+from gwa.cycle.state import CycleState, Provenance
 from gwa.events import BroadcastSent, CycleStart, EntryView, MemoryRetrieve, Recalled
-from gwa.memory import NullRetriever, make_entry
+from gwa.memory import NullRetriever, Signals, make_entry
 from gwa.selection import novelty
 from gwa.types import Broadcast, Memory, Phase, Request
 
@@ -17,9 +17,12 @@ async def perceive(ctx: CycleContext, state: CycleState) -> Broadcast:
     """Inputs join working memory; ``cycle.start``; S_t with the recalled memories;
     ``broadcast``."""
     t = state.cycle
-    inputs = ctx.inbox.drain_inputs()
-    for i, text in enumerate(inputs, 1):
-        ctx.memory.add(make_entry(f"i{t}.{i}", t, "input", "input", text))
+    received = ctx.inbox.drain_inputs()
+    inputs = [text for text, _ in received]
+    for i, (text, origin) in enumerate(received, 1):
+        entry = make_entry(f"i{t}.{i}", t, "input", "input", text, origin)
+        ctx.memory.add(entry)
+        state.provenance[entry.id] = Provenance("input", (), Signals(), text)
     notes, state.notes = state.notes, []
     state.temperature = ctx.temperature.temperature()
     ctx.trace.emit(

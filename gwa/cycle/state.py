@@ -26,6 +26,8 @@ class Provenance:
     cited: tuple[str, ...]
     """Long-term memories the thought drew on."""
     signals: Signals
+    text: str = ""
+    """The whole text (working memory may hold it cut to fit θ; long-term memory gets it all)."""
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ policy, the proposals that lost) is offered to long-term memory; usage credit an
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from gwa.agents.roles import SummaryOut
 from gwa.cycle.context import CycleContext
@@ -16,7 +17,16 @@ from gwa.events import (
     MemoryReject,
     MemoryUse,
 )
-from gwa.memory import AdmissionCandidate, Signals, cited, extractive_summary, make_entry
+from gwa.memory import (
+    AdmissionCandidate,
+    Signals,
+    cited,
+    count_tokens,
+    extractive_summary,
+    make_entry,
+    restates,
+    source_of,
+)
 from gwa.memory.admission import question_share
 from gwa.types import Broadcast, Candidate, Critique, Phase, Request, Selection
 
@@ -56,12 +66,20 @@ def signals(
     """What the cycle knew about a candidate: salience, mean critic score, the drive's H."""
     scores = [x.score for x in critiques if x.candidate_id == c.id]
     h = ctx.temperature.last_entropy
+    echoes = tuple(
+        dict.fromkeys(
+            source_of(e)
+            for e in ctx.memory.entries
+            if e.kind == "input" and restates(c.text, e.text)
+        )
+    )
     return Signals(
         salience=c.salience,
         won=1.0 if won else 0.0,
         critic=round(sum(scores) / len(scores) / 5.0, 4) if scores else 0.0,
         entropy=round(h, 4) if h is not None else 0.0,
         replies_to_question=replies_to_question(b),
+        echoes=echoes,
     )
 
 
@@ -77,7 +95,7 @@ async def _take_winner(
     state.remember_winner(winner)
     refs = tuple(cited(winner.text, b.memories))
     state.provenance[winner.id] = Provenance(
-        ctx.role_of(winner.agent), refs, signals(ctx, b, winner, critiques, won=True)
+        ctx.role_of(winner.agent), refs, signals(ctx, b, winner, critiques, won=True), winner.text
     )
     if refs:
         credited = await ctx.admission.used(refs, t)
@@ -156,6 +174,8 @@ async def consolidate(ctx: CycleContext, state: CycleState, b: Broadcast) -> Non
         role = known.role if known else ("input" if e.kind == "input" else "")
         refs = known.cited if known else ()
         sig = known.signals if known else Signals()
+        if known is not None and known.text and known.text != e.text:  # stored whole, not cut
+            e = replace(e, text=known.text, tokens=count_tokens(known.text))
         offered.append(AdmissionCandidate(e, ctx.run_id, "evicted", role, refs, sig))
     await offer(ctx, b.cycle, offered)
 

@@ -19,6 +19,8 @@ from gwa.memory.working import (
     count_tokens,
     extractive_summary,
     make_entry,
+    restates,
+    source_of,
     truncate_tokens,
 )
 
@@ -50,6 +52,8 @@ __all__ = [
     "count_tokens",
     "extractive_summary",
     "make_entry",
+    "restates",
+    "source_of",
     "truncate_tokens",
 ]
 

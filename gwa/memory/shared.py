@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from gwa.memory.admission import AdmissionPolicy, AdmitAll, Verdict
 from gwa.memory.store import LinkType, LongTermMemory, NewMemory
-from gwa.memory.working import AdmissionCandidate, AdmissionDecision
+from gwa.memory.working import AdmissionCandidate, AdmissionDecision, source_of
 from gwa.types import Memory
 
 
@@ -95,7 +95,7 @@ class SharedMemory:
         return NewMemory(
             c.entry.text,
             run=c.run,
-            agent=c.entry.author,
+            agent=source_of(c.entry),
             role=c.role,
             cycle=c.entry.cycle,
             kind=c.entry.kind,
@@ -113,8 +113,10 @@ class SharedMemory:
             return self.policy.used(memory_ids, cycle, self.store)
 
     async def tick(self, cycle: int) -> list[str]:
-        """End of a cycle: penalise admissions whose horizon passed unused."""
+        """End of a cycle: write recall statistics (a killed run loses none of them) and
+        penalise admissions whose horizon passed unused."""
         async with self._lock:
+            await asyncio.to_thread(self.store.flush)
             return self.policy.tick(cycle)
 
     async def flush(self) -> None:

@@ -31,10 +31,15 @@ def truncate_tokens(text: str, limit: int) -> str:
 
 
 def make_entry(
-    id: str, cycle: int, author: str, kind: Literal["thought", "summary", "input"], text: str
+    id: str,
+    cycle: int,
+    author: str,
+    kind: Literal["thought", "summary", "input"],
+    text: str,
+    origin: str = "",
 ) -> WorkingEntry:
     """A working-memory entry with its token count."""
-    return WorkingEntry(id, cycle, author, kind, text, count_tokens(text))
+    return WorkingEntry(id, cycle, author, kind, text, count_tokens(text), origin)
 
 
 class WorkingMemory:
@@ -105,6 +110,9 @@ class Signals:
     """The drive's diversity H at the time (0 without a drive)."""
     replies_to_question: float = 0.0
     """How much what it answered was a question (a reply usually carries the answer)."""
+    echoes: tuple[str, ...] = ()
+    """Sources of inputs it restates (``input:<origin>``): their trust caps its own, so an
+    agent cannot launder an untrusted input into a trusted thought."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +189,22 @@ class NullRetriever:
     async def retrieve(self, queries: Sequence[str], *, k: int) -> tuple[Memory, ...]:
         """No memories."""
         return ()
+
+
+def source_of(entry: WorkingEntry) -> str:
+    """Whose text an entry is, for trust: ``input:<origin>`` for an input (each sender has its
+    own trust), else its author."""
+    if entry.kind != "input":
+        return entry.author
+    return f"input:{entry.origin}" if entry.origin else "input"
+
+
+def restates(text: str, source: str, *, overlap: float = 0.5) -> bool:
+    """Whether ``text`` repeats at least ``overlap`` of the content words of ``source``."""
+    theirs = set(_CONTENT.findall(source.lower()))
+    return (
+        bool(theirs) and len(set(_CONTENT.findall(text.lower())) & theirs) / len(theirs) >= overlap
+    )
 
 
 def cited(text: str, memories: Sequence[Memory], *, overlap: float = 0.5) -> list[str]:

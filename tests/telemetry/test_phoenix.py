@@ -78,7 +78,8 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def spans_of(url: str, conversation: str, *, at_least: int) -> list[dict[str, Any]]:
-    """The spans Phoenix holds for one run (waiting for the batch to land)."""
+    """The spans Phoenix holds for one run, once its root and ``at_least`` spans have landed
+    (Phoenix ingests a batch asynchronously)."""
     deadline = time.monotonic() + 30
     while True:
         got: list[dict[str, Any]] = []
@@ -90,7 +91,8 @@ def spans_of(url: str, conversation: str, *, at_least: int) -> list[dict[str, An
                 break
             cursor = f"&cursor={page['next_cursor']}"
         mine = [s for s in got if s["attributes"].get("gen_ai.conversation.id") == conversation]
-        if len(mine) >= at_least or time.monotonic() > deadline:
+        rooted = any(s["parent_id"] is None for s in mine)
+        if (rooted and len(mine) >= at_least) or time.monotonic() > deadline:
             return mine
         time.sleep(0.5)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from gwa.memory.admission.features import Lexicon, candidate_features
 from gwa.memory.admission.policy import LogisticPolicy, Verdict, hand_score
 from gwa.memory.admission.trust import TrustBook
-from gwa.memory.working import AdmissionCandidate
+from gwa.memory.working import AdmissionCandidate, source_of
 
 if TYPE_CHECKING:
     from gwa.memory.store import LongTermMemory
@@ -182,8 +182,19 @@ class LearnedAdmission:
 
     @staticmethod
     def source(c: AdmissionCandidate) -> str:
-        """Whose text it is: 'input' for the external input topic, else the author."""
-        return "input" if c.entry.kind == "input" else c.entry.author
+        """Whose text it is: ``input:<origin>`` for an input, else the author."""
+        return source_of(c.entry)
+
+    def sources(self, c: AdmissionCandidate, store: LongTermMemory) -> list[str]:
+        """Whose text a candidate carries: its own source, the inputs it restates, and the
+        inputs behind the memories it cites (provenance carries through the store)."""
+        cited = [store.get(m) for m in c.cited]
+        via = [r.agent for r in cited if r is not None and r.agent.startswith("input")]
+        return [self.source(c), *c.signals.echoes, *via]
+
+    def trust_of(self, c: AdmissionCandidate, store: LongTermMemory) -> float:
+        """The trust of a candidate's source, capped by that of any input it carries."""
+        return min(self.trust.trust(s) for s in self.sources(c, store))
 
     def decide(
         self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
@@ -191,14 +202,15 @@ class LearnedAdmission:
         """p(admit | features) for each candidate, with the trust of its source."""
         out: list[Verdict] = []
         for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
-            source = self.source(c)
+            sources = self.sources(c, store)
             f = candidate_features(
                 c,
                 novelty=novelty,
-                trust=round(self.trust.trust(source), 4),
+                trust=round(min(self.trust.trust(s) for s in sources), 4),
                 lexicon=self.lexicon,
             )
-            out.append(self.policy.verdict(f, c.entry.text, source))
+            guarded = any(s.startswith("input") for s in sources)
+            out.append(self.policy.verdict(f, c.entry.text, sources[0], guarded=guarded))
         return out
 
     def admitted(self, memory_id: str, c: AdmissionCandidate, features: dict[str, float]) -> None:

@@ -78,13 +78,18 @@ class LogisticPolicy:
             return self.threshold
         return float(np.quantile(self.recent, 1.0 - self.target_rate))
 
-    def verdict(self, features: Mapping[str, float], text: str, source: str) -> Verdict:
-        """Admit or not, with p and the reason."""
+    def verdict(
+        self, features: Mapping[str, float], text: str, source: str, *, guarded: bool = False
+    ) -> Verdict:
+        """Admit or not, with p and the reason. Instruction-like text is never admitted from
+        an untrusted source, nor (``guarded``) from an input or what restates one, however
+        much that origin is trusted: use must not buy the right to instruct."""
         p = self.p(features)
         trusted = features.get("trust", 0.5) >= 0.4
         seen = dict(features)
-        if not trusted and instruction_like(text):
-            why = f"instruction-like text from an untrusted source ({source})"
+        if (guarded or not trusted) and instruction_like(text):
+            kind = "an untrusted source" if not trusted else "an input or its echo"
+            why = f"instruction-like text from {kind} ({source})"
             return Verdict(False, p, why, seen)
         need = self.admit_at(p) if trusted else max(self.untrusted_threshold, self.threshold)
         if p >= need:
