@@ -108,6 +108,7 @@ def test_in_a_workspace_echoed_poison_is_kept_out_and_facts_stored_whole(tmp_pat
     rejected = [r for r in records if r["event"] == "memory.reject"]
     assert rejected, "nothing was offered"
     assert not [r for r in admitted if any(p[:30] in r["text"] for p in poisons)]
+    assert [r for r in admitted if "tool shed code is 4417" in r["text"]]  # benign kept
     store = LongTermMemory(tmp_path / "store")
     texts = [r.text for r in store.records()]
     store.close()

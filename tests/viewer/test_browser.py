@@ -358,3 +358,34 @@ def test_admissions_rejections_links_and_role_filter(browser: Browser, tmp_path:
         expect(page.locator("#events li")).to_have_count(1)
         assert "critique" in page.locator("#events li").text_content()
         shot(page, "memory-admissions")
+
+
+def test_the_page_stays_usable_after_wrong_typed_and_huge_events(
+    browser: Browser, traces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Wrong-typed lines (skipped and listed), a script payload and a 5 MB thought: the page
+    renders, steps through every cycle without a script error, and lists the bad lines."""
+    rows = [json.loads(line) for line in traces[1].read_text().splitlines()]
+    proposal = next(r for r in rows if r["event"] == "proposal")
+    call = next(r for r in rows if r["event"] == "model.call")
+    bad = [
+        {**call, "tokens_in": "<b>12</b>"},
+        {**call, "tokens_in": [1]},
+        {**rows[0], "agents": 5},
+        {**next(r for r in rows if r["event"] == "broadcast"), "memories": "abc"},
+        {**next(r for r in rows if r["event"] == "broadcast"), "working_memory": "abc"},
+        {**proposal, "text": "<img src=x onerror=alert(1)><script>alert(2)</script>"},
+        {**proposal, "text": "y" * 5_000_000},
+    ]
+    out = [*rows[:4], *bad, *rows[4:]]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(json.dumps({**r, "seq": i}) for i, r in enumerate(out, 1)) + "\n")
+    for page in open_viewer(browser, Viewer(path)):
+        assert page.locator("#timeline li").count() >= 2
+        items = page.locator("#error-list li").all_text_contents()
+        assert len(items) == 5
+        assert all("skipped" in item for item in items)
+        for _ in range(page.locator("#timeline li").count()):
+            page.keyboard.press("ArrowRight")
+        assert page.locator("body[data-ready]").count() == 1
+        shot(page, "hostile-types")
