@@ -131,15 +131,7 @@ def failed(exc: BaseException, state: CycleState, duration_s: float) -> Outcome:
     cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
     status: Status = "cancelled" if cancelled else "error"
     reason = "the run was cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
-    return Outcome(
-        status=status,
-        reason=reason,
-        answer=state.outputs[-1] if state.outputs else None,
-        outputs=tuple(state.outputs),
-        cycles=state.cycle,
-        usage=state.usage,
-        duration_s=duration_s,
-    )
+    return state.outcome(status, reason, duration_s)
 
 
 def write_end(trace: TraceWriter, outcome: Outcome, error: BaseException | None) -> None:

@@ -50,15 +50,7 @@ async def run_cycles(ctx: CycleContext, state: CycleState) -> Outcome:
     ):
         await respond(ctx, state, state.last_winner)
         status, reason = "answered", f"{reason}; answered from the workspace (final_answer)"
-    return Outcome(
-        status=status,
-        reason=reason,
-        answer=state.outputs[-1] if state.outputs else None,
-        outputs=tuple(state.outputs),
-        cycles=state.cycle,
-        usage=state.usage,
-        duration_s=time.monotonic() - start,
-    )
+    return state.outcome(status, reason, time.monotonic() - start)
 
 
 async def _cycle_until_stop(ctx: CycleContext, state: CycleState) -> Stop:

@@ -63,6 +63,18 @@ class CycleState:
     provenance: dict[str, Provenance] = field(default_factory=dict)
     """Working-memory thought id → its provenance, until it is evicted."""
 
+    def outcome(self, status: Status, reason: str, duration_s: float) -> Outcome:
+        """How the run ended, from what the cycles left here."""
+        return Outcome(
+            status=status,
+            reason=reason,
+            answer=self.outputs[-1] if self.outputs else None,
+            outputs=tuple(self.outputs),
+            cycles=self.cycle,
+            usage=self.usage,
+            duration_s=duration_s,
+        )
+
     def remember_winner(self, winner: Candidate) -> None:
         """The winner becomes the last winner and joins the recent window."""
         self.last_winner = winner
