@@ -190,6 +190,9 @@ class _Tally:
     )
     turns: int = 0
     training: list[dict[str, Any]] = field(default_factory=list)
+    recall_by_conversation: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {p: {} for p in POLICIES}
+    )
 
 
 def evaluate_admission(
@@ -232,6 +235,7 @@ def evaluate_admission(
     base = report["admit-all"][f"recall@{K}"]
     ours = report["learned"][f"recall@{K}"]
     report["learned"]["recall_vs_admit_all"] = round(ours / base, 4) if base else None
+    report["learned"].update(_ratios_by_conversation(tally))
     report["learned"]["recall_vs_admit_all_ci95"] = ratio_ci(
         np.array([r for _, r in tally.rows["learned"]]),
         np.array([r for _, r in tally.rows["admit-all"]]),
@@ -271,7 +275,26 @@ def _evaluate_conversation(p: Prepared, learned: LogisticPolicy, tally: _Tally, 
         stored, _ = _stream(p, decide)
         tally.stored[name] += len(stored)
         tally.by_conversation[name][p.conv.id] = round(len(stored) / max(1, len(p.conv.turns)), 4)
-        tally.rows[name] += _recall(p, stored, Path(f"{root}-{name}"))
+        rows = _recall(p, stored, Path(f"{root}-{name}"))
+        tally.rows[name] += rows
+        recall = 100 * float(np.mean([r for _, r in rows])) if rows else 0.0
+        tally.recall_by_conversation[name][p.conv.id] = round(recall, 2)
+
+
+def _ratios_by_conversation(tally: _Tally) -> dict[str, Any]:
+    """Learned ÷ admit-all recall per conversation, and their spread (min, max, range)."""
+    learned, base = (
+        tally.recall_by_conversation["learned"],
+        tally.recall_by_conversation["admit-all"],
+    )
+    ratios = {c: round(r / base[c], 4) for c, r in learned.items() if base.get(c)}
+    values = list(ratios.values())
+    spread = (
+        {"min": min(values), "max": max(values), "range": round(max(values) - min(values), 4)}
+        if values
+        else None
+    )
+    return {"ratio_by_conversation": ratios, "ratio_spread": spread}
 
 
 def _policy_report(tally: _Tally, name: str) -> dict[str, Any]:
@@ -281,6 +304,7 @@ def _policy_report(tally: _Tally, name: str) -> dict[str, Any]:
     return {
         "stored_fraction": round(tally.stored[name] / max(1, tally.turns), 4),
         "stored_by_conversation": tally.by_conversation[name],
+        "recall_by_conversation": tally.recall_by_conversation[name],
         f"recall@{K}": round(100 * float(np.mean(recall)), 2) if recall else 0.0,
         "by_category": {
             str(c): round(100 * float(np.mean([r for cc, r in rows if cc == c])), 2) for c in cats
@@ -321,4 +345,7 @@ def format_admission(report: dict[str, Any]) -> str:
         ci = report["learned"].get("recall_vs_admit_all_ci95")
         band = f" (95% CI {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%, questions resampled)" if ci else ""
         lines.append(f"learned keeps {100 * ratio:.1f}% of admit-all's recall@10{band}")
+    for conv, r in report["learned"].get("ratio_by_conversation", {}).items():
+        stored = report["learned"]["stored_by_conversation"].get(conv, 0.0)
+        lines.append(f"  {conv}: stores {100 * stored:.1f}%, keeps {100 * r:.1f}%")
     return "\n".join(lines)

@@ -152,9 +152,19 @@ def evaluate(
     started = time.perf_counter()
     ours: Rows = []
     base: Rows = []
+    per_conversation: dict[str, dict[str, Any]] = {}
     for c in convs:
         t0 = time.perf_counter()
-        _evaluate_conversation(c, ks, ours, base)
+        mine: Rows = []
+        theirs: Rows = []
+        _evaluate_conversation(c, ks, mine, theirs)
+        ours += mine
+        base += theirs
+        per_conversation[c.id] = {
+            "n": len(mine),
+            "gwa": summarise(mine, ks)["overall"],
+            "bm25": summarise(theirs, ks)["overall"],
+        }
         say(
             f"{c.id}: {len(c.turns)} turns, {len(c.questions)} questions, "
             f"{time.perf_counter() - t0:.1f}s"
@@ -169,8 +179,22 @@ def evaluate(
         "overall": report["overall"],
         "by_category": report["by_category"],
         "baseline_bm25": summarise(base, ks),
+        "by_conversation": per_conversation,
+        "spread": spread(per_conversation, ks),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def spread(per_conversation: dict[str, dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
+    """Across conversations: the lowest and highest recall@k of GWA, and its range, so a
+    change that helps one conversation and hurts another shows."""
+    out: dict[str, Any] = {}
+    for k in ks:
+        values = [c["gwa"].get(f"recall@{k}", 0.0) for c in per_conversation.values() if c["n"]]
+        if values:
+            low, high = min(values), max(values)
+            out[f"recall@{k}"] = {"min": low, "max": high, "range": round(high - low, 2)}
+    return out
 
 
 def _evaluate_conversation(c: Conversation, ks: Sequence[int], ours: Rows, base: Rows) -> None:
@@ -240,6 +264,12 @@ def format_report(report: dict[str, Any]) -> str:
         base = report["baseline_bm25"]["by_category"].get(cat, {})
         lines.append(row(f"gwa cat {cat} (n={block['n']})", block))
         lines.append(row(f"bm25 cat {cat}", base))
+    for conv, block in report.get("by_conversation", {}).items():
+        lines.append(row(f"gwa {conv} (n={block['n']})"[:22], block["gwa"]))
+    spreads = report.get("spread", {})
+    if len(report.get("by_conversation", {})) > 1 and spreads:
+        cells = "".join(f"{spreads.get(f'recall@{k}', {}).get('range', 0.0):9.1f}" for k in ks)
+        lines.append(f"{'range across convs':22}" + cells)
     return "\n".join(lines)
 
 

@@ -440,6 +440,14 @@ def test_eval_admission_reports_all_four_policies(tmp_path: Path) -> None:
     lo, hi = report["learned"]["recall_vs_admit_all_ci95"]
     assert lo <= report["learned"]["recall_vs_admit_all"] <= hi
     assert [t["held_out"] for t in report["training"]] == ["tiny-1", "tiny-2"]
+    # Per conversation: recall of every policy, learned ÷ admit-all, and the spread.
+    assert set(report["admit-all"]["recall_by_conversation"]) == {"tiny-1", "tiny-2"}
+    ratios = report["learned"]["ratio_by_conversation"]
+    for conv, ratio in ratios.items():
+        ours = report["learned"]["recall_by_conversation"][conv]
+        assert ratio == round(ours / report["admit-all"]["recall_by_conversation"][conv], 4)
+    spread = report["learned"]["ratio_spread"]
+    assert (spread["min"], spread["max"]) == (min(ratios.values()), max(ratios.values()))
     assert main(["eval", "admission", "--dataset", str(tmp_path / "missing.json")]) == 2
 
 

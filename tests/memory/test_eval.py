@@ -178,3 +178,21 @@ def test_eval_memory_reads_multihop_questions_with_their_corpus(tmp_path: Path) 
     (tmp_path / "bad.json").write_text(json.dumps([{"question": "q"}]))
     (tmp_path / "bad_corpus.json").write_text(json.dumps([]))
     assert main(["eval", "memory", "--dataset", str(tmp_path / "bad.json")]) == 2
+
+
+def test_eval_memory_reports_each_conversation_and_the_spread(tmp_path: Path) -> None:
+    """Per-conversation recall and its range across conversations, so a change that helps one
+    conversation and hurts another is visible."""
+    other = {**CONV, "sample_id": "conv-b", "qa": CONV["qa"][:1]}  # type: ignore[dict-item]
+    data = locomo_file(tmp_path / "two.json", {**CONV, "sample_id": "conv-a"}, other)
+    out = tmp_path / "report.json"
+    assert main(["eval", "memory", "--dataset", str(data), "--k", "1,3", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    by = report["by_conversation"]
+    assert set(by) == {"conv-a", "conv-b"}
+    assert (by["conv-a"]["n"], by["conv-b"]["n"]) == (3, 1)
+    assert by["conv-b"]["gwa"]["recall@1"] == 100.0
+    spread = report["spread"]["recall@1"]
+    low, high = sorted(c["gwa"]["recall@1"] for c in by.values())
+    assert (spread["min"], spread["max"]) == (low, high)
+    assert spread["range"] == round(high - low, 2)
