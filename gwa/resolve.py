@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gwa.agents.cassette import Cassette, ReplayModel
 from gwa.agents.models import ChatModel
-from gwa.agents.providers import LangChainChatModel, OpenAIChatModel
+from gwa.agents.providers import LangChainChatModel, OpenAIChatModel, structured_output_from_env
 from gwa.agents.testing import FakeModel
 from gwa.errors import ConfigError, ModelUnavailable
 from gwa.scenario import ModelSpec
@@ -42,7 +42,7 @@ def build_model(spec: ModelSpec, *, base: Path | None = None) -> ChatModel:
             api_key=spec.api_key,
             timeout_s=spec.timeout_s,
             max_retries=spec.max_retries,
-            structured_output=spec.structured_output,
+            structured_output=spec.structured_output or structured_output_from_env(),
         )
     if spec.provider == "replay":
         path = _relative(spec.path or "", base)

@@ -148,3 +148,20 @@ async def test_the_openai_provider_against_a_real_local_http_server(
     assert result.answer
     _check_trace(trace_file, "openai")
     assert "local-test-key" not in trace_file.read_text()
+
+
+async def test_auto_structured_output_finds_the_servers_format(
+    llama_server: str, trace_file: Path
+) -> None:
+    """With no structured_output in the scenario (auto: json_schema, json_object, prompting),
+    llama.cpp's server ends up enforcing every role's schema: no output is rejected."""
+    text = SMALL + (
+        f"models:\n  default:\n    provider: openai\n    name: smollm2\n"
+        f"    base_url: {llama_server}\n    api_key: local-test-key\n"
+    )
+    ws = Workspace(parse_scenario(text), trace_path=trace_file)
+    result = await ws.run()
+    assert result.status == "answered"
+    records = list(read_trace(trace_file))
+    assert [r for r in records if r.event == "agent.error"] == []
+    assert all(r.field("attempt") == 1 for r in records if r.event == "model.call")

@@ -2,12 +2,50 @@
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any, Literal
+import re
+from typing import Any, ClassVar, Literal, get_args
 
 from gwa.agents.models import ChatRequest, ChatResponse, estimate_tokens, guard_network
-from gwa.errors import ModelError, ModelTimeout, ModelUnavailable
+from gwa.errors import ConfigError, ModelError, ModelTimeout, ModelUnavailable
 from gwa.types import Usage
+
+StructuredOutput = Literal["auto", "none", "json_schema", "json_object"]
+"""How a role's schema reaches an OpenAI-compatible server (see `OpenAIChatModel`)."""
+STRUCTURED_ENV = "GWA_STRUCTURED_OUTPUT"
+"""Sets ``structured_output`` for endpoints whose scenario does not."""
+LADDER: tuple[str, ...] = ("json_schema", "json_object", "none")
+"""What ``auto`` tries, in order."""
+
+
+def structured_output_from_env(value: str | None = None) -> StructuredOutput:
+    """``GWA_STRUCTURED_OUTPUT`` (default ``auto``), checked."""
+    raw = (os.environ.get(STRUCTURED_ENV, "") if value is None else value).strip() or "auto"
+    if raw not in get_args(StructuredOutput):
+        raise ConfigError(
+            f"{STRUCTURED_ENV}={raw!r} is not one of {', '.join(get_args(StructuredOutput))}"
+        )
+    return raw  # type: ignore[return-value]
+
+
+def fits(text: str, schema: dict[str, Any]) -> bool:
+    """Whether ``text`` holds a JSON object with the schema's required top-level fields (a
+    server that ignored ``response_format`` usually answers in prose)."""
+    match = re.search(r"\{.*\}", text, re.DOTALL)
+    try:
+        data = json.loads(match.group(0), strict=False) if match else None
+    except ValueError:
+        return False
+    return isinstance(data, dict) and all(k in data for k in schema.get("required", []))
+
+
+class _Refused(Exception):
+    """An endpoint refused a request (perhaps its response_format); another mode may work."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 class OpenAIChatModel:
@@ -17,8 +55,14 @@ class OpenAIChatModel:
     The SDK retries 408/409/429/5xx and connection errors with exponential backoff
     (``max_retries``). ``structured_output`` sends the role's schema as ``response_format``
     so the server enforces it: ``json_schema`` (OpenAI, vLLM, Ollama) or ``json_object``
-    (llama.cpp's server, which takes ``{"type": "json_object", "schema": …}``).
+    (llama.cpp's server, which takes ``{"type": "json_object", "schema": …}``); ``none``
+    only prompts. ``auto`` (the default) tries json_schema, then json_object, then prompting,
+    moving on when the server refuses the format (HTTP 400/422) or answers without the
+    schema's fields, and remembers per endpoint and model what worked (for the process).
     """
+
+    _learned: ClassVar[dict[tuple[str, str], str]] = {}
+    """(base URL, model) → the structured-output mode that worked there."""
 
     def __init__(
         self,
@@ -28,7 +72,7 @@ class OpenAIChatModel:
         api_key: str | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 3,
-        structured_output: Literal["none", "json_schema", "json_object"] = "none",
+        structured_output: StructuredOutput = "auto",
         http_client: Any = None,
     ) -> None:
         import openai
@@ -52,7 +96,6 @@ class OpenAIChatModel:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Call the endpoint; map SDK failures to `ModelError`s without echoing credentials."""
-        import openai
 
         guard_network(self.name, self.base_url or "https://api.openai.com/v1")
         kwargs: dict[str, Any] = {
@@ -63,15 +106,50 @@ class OpenAIChatModel:
         }
         if request.seed is not None:
             kwargs["seed"] = request.seed
-        if request.schema is not None and self.structured_output == "json_schema":
-            kwargs["response_format"] = {
+        modes = self._modes() if request.schema is not None else ["none"]
+        spent = Usage()
+        for i, mode in enumerate(modes):
+            last = i == len(modes) - 1
+            try:
+                resp = await self._create(kwargs, request.schema, mode)
+            except _Refused as exc:  # the server cannot take this response_format
+                if last:
+                    raise ModelError(f"{self.name}: HTTP {exc.status}") from None
+                continue
+            text = (resp.choices[0].message.content or "") if resp.choices else ""
+            usage = self._usage(resp, text)
+            if last or request.schema is None or fits(text, request.schema):
+                if self.structured_output == "auto" and request.schema is not None:
+                    self._learned[self._key] = mode
+                return ChatResponse(text=text, usage=spent + usage, model=self.name)
+            spent += usage  # the server ignored the format: try the next mode
+        raise ModelError(f"{self.name}: no structured-output mode to try")  # unreachable
+
+    @property
+    def _key(self) -> tuple[str, str]:
+        return (self.base_url or "https://api.openai.com/v1", self.model)
+
+    def _modes(self) -> list[str]:
+        """The modes to try for a request with a schema."""
+        if self.structured_output != "auto":
+            return [self.structured_output]
+        learned = self._learned.get(self._key)
+        return list(LADDER[LADDER.index(learned) :]) if learned else list(LADDER)
+
+    async def _create(self, kwargs: dict[str, Any], schema: Any, mode: str) -> Any:
+        """One chat-completions call with the ``response_format`` of ``mode``."""
+        import openai
+
+        call = dict(kwargs)
+        if mode == "json_schema":
+            call["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "output", "schema": request.schema},
+                "json_schema": {"name": "output", "schema": schema},
             }
-        elif request.schema is not None and self.structured_output == "json_object":
-            kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+        elif mode == "json_object":
+            call["response_format"] = {"type": "json_object", "schema": schema}
         try:
-            resp = await self._client.chat.completions.create(**kwargs)
+            return await self._client.chat.completions.create(**call)
         except openai.APITimeoutError:
             raise ModelTimeout(f"{self.name} timed out") from None
         except openai.APIConnectionError:
@@ -84,13 +162,18 @@ class OpenAIChatModel:
                 "model.api_key"
             ) from None
         except openai.APIStatusError as exc:
+            # 400/422, or a 500 that outlived the retries (llama.cpp's server answers a
+            # json_schema response_format with 500): the caller may try another mode.
+            if exc.status_code in (400, 422, 500) and self.structured_output == "auto":
+                raise _Refused(exc.status_code) from None
             raise ModelError(f"{self.name}: HTTP {exc.status_code}") from None
-        text = (resp.choices[0].message.content or "") if resp.choices else ""
-        usage = Usage(
+
+    @staticmethod
+    def _usage(resp: Any, text: str) -> Usage:
+        return Usage(
             resp.usage.prompt_tokens if resp.usage else 0,
             resp.usage.completion_tokens if resp.usage else estimate_tokens(text),
         )
-        return ChatResponse(text=text, usage=usage, model=self.name)
 
 
 class LangChainChatModel:

@@ -43,9 +43,10 @@ class ModelSpec(_Spec):
     """Per-request timeout in seconds."""
     max_retries: int = Field(default=3, ge=0, le=10)
     """Retries with exponential backoff on 429, 5xx and connection errors."""
-    structured_output: Literal["none", "json_schema", "json_object"] = "none"
-    """Send each role's JSON schema as response_format so the server enforces it:
-    json_schema (OpenAI, vLLM, Ollama) or json_object (llama.cpp server)."""
+    structured_output: Literal["auto", "none", "json_schema", "json_object"] | None = None
+    """How each role's JSON schema reaches the server: json_schema (OpenAI, vLLM, Ollama),
+    json_object (llama.cpp's server), none (prompting only), or auto (try them in that order,
+    remember what works per endpoint). Default: GWA_STRUCTURED_OUTPUT, else auto."""
     factory: str | None = None
     """langchain: 'module:attribute' naming a BaseChatModel or a function returning one."""
     path: str | None = None

@@ -154,3 +154,66 @@ def test_langchain_adapter_rejects_other_objects() -> None:
     """Only BaseChatModel instances are accepted."""
     with pytest.raises(ModelUnavailable, match="BaseChatModel"):
         LangChainChatModel(object())
+
+
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+STRUCTURED = ChatRequest((ChatMessage("user", "answer"),), schema=SCHEMA)
+
+
+def _auto_model(handler: Any, base: str) -> OpenAIChatModel:
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    return OpenAIChatModel("m", base_url=base, http_client=client, max_retries=0, timeout_s=5)
+
+
+async def test_auto_falls_back_when_the_server_refuses_a_format_and_remembers() -> None:
+    """json_schema refused (400) → json_object, which the server honours; the next request
+    (even from another model object) goes straight to json_object."""
+    formats: list[str | None] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        fmt = (json.loads(request.content).get("response_format") or {}).get("type")
+        formats.append(fmt)
+        if fmt == "json_schema":
+            return httpx2.Response(400, json={"error": {"message": "unsupported"}})
+        return httpx2.Response(200, json=_completion('{"answer": "yes"}'))
+
+    base = "http://127.0.0.1:9/auto-400/v1"
+    assert (await _auto_model(handler, base).complete(STRUCTURED)).text == '{"answer": "yes"}'
+    assert formats == ["json_schema", "json_object"]
+    await _auto_model(handler, base).complete(STRUCTURED)
+    assert formats[2:] == ["json_object"]
+
+
+async def test_auto_moves_on_when_the_server_ignores_the_format() -> None:
+    """A server that accepts response_format but answers in prose (as llama.cpp's server
+    did with json_schema) is caught by the schema's fields; its tokens still count."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        fmt = (json.loads(request.content).get("response_format") or {}).get("type")
+        text = '{"answer": "ok"}' if fmt == "json_object" else "Sure! The answer is ok."
+        return httpx2.Response(200, json=_completion(text))
+
+    response = await _auto_model(handler, "http://127.0.0.1:9/auto-ignore/v1").complete(STRUCTURED)
+    assert response.text == '{"answer": "ok"}'
+    assert response.usage.completion_tokens == 6  # both attempts
+
+
+async def test_structured_output_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GWA_STRUCTURED_OUTPUT sets the mode for endpoints the scenario leaves unset; a wrong
+    value is a clear error."""
+    from gwa.agents.providers import structured_output_from_env
+    from gwa.errors import ConfigError
+    from gwa.resolve import build_model
+    from gwa.scenario import ModelSpec
+
+    monkeypatch.setenv("GWA_STRUCTURED_OUTPUT", "json_object")
+    model = build_model(ModelSpec(provider="openai", name="m", base_url="http://127.0.0.1:9/v1"))
+    assert isinstance(model, OpenAIChatModel)
+    assert model.structured_output == "json_object"
+    pinned = ModelSpec(provider="openai", name="m", structured_output="none")
+    assert build_model(pinned).structured_output == "none"  # type: ignore[attr-defined]
+    monkeypatch.setenv("GWA_STRUCTURED_OUTPUT", "xml")
+    with pytest.raises(ConfigError, match="GWA_STRUCTURED_OUTPUT='xml'"):
+        structured_output_from_env()
+    monkeypatch.delenv("GWA_STRUCTURED_OUTPUT")
+    assert structured_output_from_env() == "auto"
