@@ -123,7 +123,7 @@ async def test_a_cancelled_run_writes_run_end_and_closes_the_trace(tmp_path: Pat
     trace = tmp_path / "t.jsonl"
     ws = workspace(trace, cycles=10**6, model=FakeModel(final_after=10**6, latency_s=0.05))
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(ws.run(), timeout=0.5)
+        await asyncio.wait_for(ws.run(), timeout=1.0)
     end = last_event(trace)
     assert (end.event, end.status, end.error_type) == ("run.end", "cancelled", "CancelledError")
     assert end.cycles >= 1

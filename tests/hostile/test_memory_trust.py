@@ -75,7 +75,8 @@ def test_in_a_workspace_echoed_poison_is_kept_out_and_facts_stored_whole(tmp_pat
     ] * 3
     fact = " ".join([FACT] * 4)  # longer than half of working memory's budget
 
-    def echo(request: ChatRequest) -> str:
+    async def echo(request: ChatRequest) -> str:
+        await asyncio.sleep(0.02)  # every input arrives before the run can end
         prompt = request.messages[-1].content
         seen = [line[2:] for line in prompt.splitlines() if line.startswith("- ")]
         text = seen[-1] if seen else "Plant tomatoes near the south fence this spring."
@@ -84,7 +85,7 @@ def test_in_a_workspace_echoed_poison_is_kept_out_and_facts_stored_whole(tmp_pat
     text = (
         "goal: keep the garden notes\nagents:\n  - {name: parrot, role: generator}\n"
         "selection: {policy: score}\n"
-        "workspace: {max_cycles: 16, working_memory_tokens: 60, keep_recent: 1}\n"
+        "workspace: {max_cycles: 24, working_memory_tokens: 60, keep_recent: 1}\n"
         f"memory: {{path: {tmp_path / 'store'}, admission: learned, exploration: 0}}\n"
     )
     ws = Workspace(
@@ -94,12 +95,12 @@ def test_in_a_workspace_echoed_poison_is_kept_out_and_facts_stored_whole(tmp_pat
     )
 
     async def feed() -> None:
+        started = asyncio.Event()
+        ws.add_listener(lambda e: started.set() if e.event == "cycle.start" else None)
         task = asyncio.create_task(ws.run())
-        await asyncio.sleep(0.2)
-        for p in poisons:
-            await ws.submit(p)
-            await asyncio.sleep(0.05)
-        await ws.submit(fact)
+        await started.wait()
+        for text in (fact, *poisons):
+            await ws.submit(text)
         await task
 
     asyncio.run(feed())
