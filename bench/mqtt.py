@@ -2,7 +2,8 @@
 
 Both throughput rows use the same mosquitto (started here on a free port with
 `max_queued_messages 0`), the same process, one publishing and one subscribing connection,
-QoS 1, a ~600-byte payload, and publishes awaited one after another (each returns on PUBACK).
+QoS 1, a ~600-byte payload; first with publishes awaited one after another (each returns on
+PUBACK: a round trip), then with 64 publishes in flight (throughput).
 Raw aiomqtt publishes bytes and counts messages; MqttBus publishes envelopes (JSON encode,
 sequence numbers) and delivers them decoded and de-duplicated to a subscription. Reported:
 messages/s (median of 5 interleaved rounds; both with TCP_NODELAY) and the ratio
@@ -25,6 +26,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import table, write
 
@@ -34,6 +36,8 @@ from gwa.broadcast import Sender
 from gwa.broadcast.mqtt import MqttBus
 
 PAYLOAD = {"text": "x" * 500, "cycle": 1}
+WINDOW = 64
+"""Publishes in flight at once for the throughput rows (the round-trip rows await each)."""
 
 
 def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -53,7 +57,22 @@ def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("mosquitto did not start")
 
 
-async def raw_round(port: int, n: int) -> float:
+async def send_all(publish: Any, n: int, window: int) -> None:
+    """``n`` publishes, at most ``window`` in flight at once (1: each awaited in turn)."""
+    if window == 1:
+        for _ in range(n):
+            await publish()
+        return
+    slots = asyncio.Semaphore(window)
+
+    async def one() -> None:
+        async with slots:
+            await publish()
+
+    await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def raw_round(port: int, n: int, window: int = 1) -> float:
     import aiomqtt
     import orjson
 
@@ -76,15 +95,14 @@ async def raw_round(port: int, n: int) -> float:
 
         task = asyncio.create_task(receive())
         start = time.perf_counter()
-        for _ in range(n):
-            await tx.publish("bench/raw", body, qos=1)
+        await send_all(lambda: tx.publish("bench/raw", body, qos=1), n, window)
         await done.wait()
         elapsed = time.perf_counter() - start
         await task
     return n / elapsed
 
 
-async def bus_round(port: int, n: int) -> float:
+async def bus_round(port: int, n: int, window: int = 1) -> float:
     rx, tx = MqttBus(f"mqtt://127.0.0.1:{port}"), MqttBus(f"mqtt://127.0.0.1:{port}")
     await rx.start()
     await tx.start()
@@ -104,8 +122,7 @@ async def bus_round(port: int, n: int) -> float:
 
     task = asyncio.create_task(receive())
     start = time.perf_counter()
-    for _ in range(n):
-        await tx.publish(sender.envelope("bench/bus", "request", PAYLOAD))
+    await send_all(lambda: tx.publish(sender.envelope("bench/bus", "request", PAYLOAD)), n, window)
     await done.wait()
     elapsed = time.perf_counter() - start
     await task
@@ -154,16 +171,27 @@ async def main(n: int) -> None:
                 raws.append(await raw_round(port, n))
                 buses.append(await bus_round(port, n))
             raw, bus = statistics.median(raws), statistics.median(buses)
+            raws_w, buses_w = [], []
+            for _ in range(5):
+                raws_w.append(await raw_round(port, n, WINDOW))
+                buses_w.append(await bus_round(port, n, WINDOW))
+            raw_w, bus_w = statistics.median(raws_w), statistics.median(buses_w)
             local = statistics.median([await cycle_ms(None) for _ in range(3)])
             mqtt = statistics.median([await cycle_ms(port) for _ in range(3)])
         finally:
             proc.terminate()
             proc.wait()
     ratio = bus / raw
+    ratio_w = bus_w / raw_w
     print(
         table(
-            ["transport", "messages/s", "vs raw"],
-            [["raw aiomqtt", raw, "1.00"], ["MqttBus", bus, f"{ratio:.2f}"]],
+            ["transport", "publishes", "messages/s", "vs raw"],
+            [
+                ["raw aiomqtt", "awaited in turn", raw, "1.00"],
+                ["MqttBus", "awaited in turn", bus, f"{ratio:.2f}"],
+                ["raw aiomqtt", f"{WINDOW} in flight", raw_w, "1.00"],
+                ["MqttBus", f"{WINDOW} in flight", bus_w, f"{ratio_w:.2f}"],
+            ],
         )
     )
     print()
@@ -180,6 +208,10 @@ async def main(n: int) -> None:
             "raw_aiomqtt_msgs_per_s": round(raw, 1),
             "mqttbus_msgs_per_s": round(bus, 1),
             "ratio": round(ratio, 3),
+            "window": WINDOW,
+            "raw_aiomqtt_inflight_msgs_per_s": round(raw_w, 1),
+            "mqttbus_inflight_msgs_per_s": round(bus_w, 1),
+            "ratio_inflight": round(ratio_w, 3),
             "cycle_ms_localbus": round(local, 2),
             "cycle_ms_mqttbus": round(mqtt, 2),
         },
