@@ -92,6 +92,10 @@ class MqttOptions:
         return ctx
 
 
+PENDING_CALLS_WARNING = 10_000
+"""Publishes in flight before aiomqtt warns (its default, 10, is a normal phase here)."""
+
+
 def redact(url: str) -> str:
     """The URL without its password (safe for logs, errors and traces)."""
     u = urlparse(url)
@@ -160,7 +164,7 @@ class MqttBus:
             topic, envelope = self.will
             will = aiomqtt.Will(topic, encode(envelope), qos=1, retain=False)
         o = self.options
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             o.host,
             o.port,
             username=o.username,
@@ -178,6 +182,10 @@ class MqttBus:
             # with delayed ACKs): every cycle is a chain of them.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
+        # Many publishes in flight is how a phase's requests and replies travel, not a fault:
+        # aiomqtt would log a warning for every publish past 10 (and build the record each time).
+        client.pending_calls_threshold = PENDING_CALLS_WARNING
+        return client
 
     async def start(self) -> None:
         """Connect (retrying until ``connect_timeout_s``) and start receiving; idempotent."""
