@@ -2,8 +2,9 @@
 #   make demo   set up (first time: builds llama.cpp, ~5-8 min) and run the flagship scenario
 #               on the embedded local model, offline, no API key
 #   make test   set up (also Debian's chromium for the browser tests, mosquitto for the MQTT
-#               tests and Arize Phoenix for the telemetry tests) and run lint, the
-#               import-layer contracts, type checks and the whole test suite
+#               tests, PostgreSQL for the checkpoint-store tests and Arize Phoenix for the
+#               telemetry tests) and run lint, the import-layer contracts, type checks and
+#               the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -18,6 +19,9 @@ CHROMIUM ?= /usr/bin/chromium
 PHOENIX_VENV ?= .venv-phoenix
 PHOENIX := $(PHOENIX_VENV)/bin/phoenix
 MOSQUITTO ?= /usr/sbin/mosquitto
+# Debian's PostgreSQL server for the PostgreSQL checkpoint-store tests (they start and stop a
+# server of their own in a temporary folder; the package's service is not needed).
+POSTGRES ?= /usr/lib/postgresql
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck setup setup-local bench cassettes clean
@@ -44,6 +48,10 @@ $(MOSQUITTO):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients openssl
 
+$(POSTGRES):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql
+
 $(PHOENIX):
 	$(PYTHON) -m venv $(PHOENIX_VENV)
 	$(PHOENIX_VENV)/bin/pip install -q arize-phoenix==20.26.1
@@ -62,7 +70,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck $(CHROMIUM) $(MOSQUITTO) $(PHOENIX)
+test: lint typecheck $(CHROMIUM) $(MOSQUITTO) $(POSTGRES) $(PHOENIX)
 	$(BIN)/pytest
 
 bench: setup $(PHOENIX)
@@ -76,6 +84,7 @@ bench: setup $(PHOENIX)
 	$(BIN)/python bench/admission_bounds.py
 	$(BIN)/python bench/mqtt.py
 	$(BIN)/python bench/otel.py
+	$(BIN)/python bench/checkpoint.py
 
 # Re-record the shipped cassettes from the real local model (after changing prompts or schemas).
 cassettes: setup-local

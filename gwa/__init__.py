@@ -26,6 +26,8 @@ from gwa.errors import (
     ModelUnavailable,
     NetworkModelForbidden,
     RoleOutputError,
+    RunLocked,
+    RunsError,
     ScenarioError,
     TraceError,
 )
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from gwa.scenario import Scenario, load_scenario, parse_scenario
     from gwa.trace import TraceRecord, read_trace
     from gwa.worker import run_agent
-    from gwa.workspace import RunResult, Workspace
+    from gwa.workspace import Decision, RunResult, Workspace
 
 _LAZY = {
     "Agent": "gwa.agents.agent",
@@ -56,6 +58,7 @@ _LAZY = {
     "read_trace": "gwa.trace",
     "run_agent": "gwa.worker",
     "RunResult": "gwa.workspace",
+    "Decision": "gwa.workspace",
     "Workspace": "gwa.workspace",
 }
 
@@ -83,6 +86,7 @@ __all__ = [
     "ChatResponse",
     "ConfigError",
     "Critique",
+    "Decision",
     "GwaError",
     "HandlerError",
     "LLMAgent",
@@ -94,7 +98,9 @@ __all__ = [
     "Request",
     "Role",
     "RoleOutputError",
+    "RunLocked",
     "RunResult",
+    "RunsError",
     "Scenario",
     "ScenarioError",
     "TraceError",

@@ -14,12 +14,13 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from gwa import cli_runs, cli_trace
 from gwa._version import __version__
 from gwa.broadcast import Bus
 from gwa.cli_memory import add_commands as add_memory_commands
 from gwa.cli_memory import cmd_eval, cmd_memory
-from gwa.errors import ConfigError, GwaError, ModelUnavailable
-from gwa.events import AgentError, CycleStart, Event, ModelCall, SelectionMade, trace_schema
+from gwa.errors import ConfigError, GwaError, ModelUnavailable, RunsError
+from gwa.events import AgentError, CycleStart, Event, ModelCall, SelectionMade
 from gwa.resolve import parse_model_option
 from gwa.scenario import (
     ModelSpec,
@@ -29,7 +30,6 @@ from gwa.scenario import (
     preflight,
     resolve_scenario_path,
 )
-from gwa.trace import read_trace
 from gwa.workspace import RunResult, Workspace
 
 EXIT_ANSWERED, EXIT_NO_ANSWER, EXIT_BAD_INPUT = 0, 1, 2
@@ -83,28 +83,15 @@ def _parser() -> argparse.ArgumentParser:
         "--trace", action="store_true", help="the JSON Schema of one trace line instead"
     )
     add_memory_commands(sub)
+    cli_runs.add_commands(sub)
     sub.add_parser("scenarios", help="list the shipped scenarios")
-    _trace_parser(sub)
+    cli_trace.add_commands(sub)
     return p
-
-
-def _trace_parser(sub: Any) -> None:
-    tr = sub.add_parser("trace", help="work with recorded traces")
-    ts = tr.add_subparsers(dest="trace_command", required=True)
-    ex = ts.add_parser(
-        "export", help="send a recorded run to an OTLP/HTTP backend as spans (original times)"
-    )
-    ex.add_argument("trace", type=Path)
-    ex.add_argument("--otlp", metavar="URL", required=True, help="e.g. http://127.0.0.1:4318")
-    ex.add_argument(
-        "--header", action="append", default=[], metavar="K=V", help="an export header; repeat"
-    )
-    ex.add_argument("--service", default="gwa", help="the service.name resource attribute")
 
 
 def _run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="run a scenario to an answer")
-    run.add_argument("scenario", help="a scenario file, or the name of a shipped one")
+    run.add_argument("scenario", nargs="?", help="a scenario file, or the name of a shipped one")
     run.add_argument("--goal", help="the goal (default: the scenario's goal)")
     run.add_argument(
         "--model", help="fake | local | local:FILE.gguf | replay:CASSETTE | openai:MODEL"
@@ -120,6 +107,7 @@ def _run_parser(sub: Any) -> None:
     )
     run.add_argument("--no-memory", action="store_true", help="run without long-term memory")
     _bus_options(run)
+    cli_runs.add_run_options(run)
     run.add_argument(
         "--remote",
         action="append",
@@ -212,20 +200,28 @@ def _bus(args: argparse.Namespace) -> Bus | None:
     return None
 
 
-async def _run(
-    args: argparse.Namespace, console: Console
-) -> tuple[RunResult, Callable[[str], str]]:
-    path = resolve_scenario_path(args.scenario)
-    scenario = _with_max_cycles(load_scenario(path), args.max_cycles)
+def _workspace(args: argparse.Namespace, bus: Bus | None) -> Workspace:
+    """The workspace `gwa run` asks for: a scenario file or a stored run's scenario, with the
+    command's overrides, checked before anything starts."""
+    cli_runs.check_options(args)
+    if args.scenario is None:
+        scenario, base = cli_runs.stored(args)
+    else:
+        path = resolve_scenario_path(args.scenario)
+        scenario, base = load_scenario(path), path.parent
+    scenario = _with_max_cycles(scenario, args.max_cycles)
     override = _model_override(args)
     if args.memory is not None and args.no_memory:
         raise ConfigError("--memory and --no-memory cannot be combined")
     uses_memory = args.memory is None and not args.no_memory
-    preflight(path, scenario, trace=args.trace is None, memory=uses_memory, models=override is None)
-    bus = _bus(args)
-    ws = Workspace(
+    if args.scenario is not None:
+        preflight(
+            path, scenario, trace=args.trace is None, memory=uses_memory, models=override is None
+        )
+    return Workspace(
         scenario,
-        base_dir=path.parent,
+        runs=args.runs,
+        base_dir=base,
         model_override=override,
         trace_path=args.trace,
         memory_path=False if args.no_memory else args.memory,
@@ -234,6 +230,13 @@ async def _run(
         join_timeout_s=args.join_timeout,
         otlp=args.otlp,
     )
+
+
+async def _run(
+    args: argparse.Namespace, console: Console
+) -> tuple[RunResult, Callable[[str], str]]:
+    bus = _bus(args)
+    ws = _workspace(args, bus)
     if args.record:
         ws.record_to(args.record)
     ws.build_agents()
@@ -249,7 +252,7 @@ async def _run(
     try:
         if bus is not None:
             await bus.start()
-        return await ws.run(args.goal), ws.redact
+        return await cli_runs.start(ws, args), ws.redact
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         if bus is not None:
@@ -279,6 +282,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(body, ensure_ascii=False))
     elif result.answer is not None:
         print(redact(result.answer))
+    if result.status == "paused":  # said even when --quiet: the run needs a person
+        print(
+            f"paused, waiting for a person: gwa runs approve {result.run} [--edit TEXT] | "
+            f"gwa runs reject {result.run} [--reason TEXT]",
+            file=sys.stderr,
+        )
     return EXIT_ANSWERED if result.answer is not None else EXIT_NO_ANSWER
 
 
@@ -342,23 +351,6 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_trace(args: argparse.Namespace) -> int:
-    from gwa.telemetry import OtlpTarget, export_trace, metrics_wanted, parse_headers
-
-    if not args.otlp.startswith(("http://", "https://")):
-        raise ConfigError(f"--otlp must be an http(s) URL, got {args.otlp!r}")
-    target = OtlpTarget(args.otlp, parse_headers(",".join(args.header)), metrics=metrics_wanted())
-    n = export_trace(read_trace(args.trace), target, service=args.service)
-    print(f"exported {n} events of {args.trace} to {target.traces_url}", file=sys.stderr)
-    return 0
-
-
-def _cmd_schema(args: argparse.Namespace) -> int:
-    doc = trace_schema() if args.trace else Scenario.model_json_schema()
-    print(json.dumps(doc, indent=2))
-    return 0
-
-
 def _cmd_scenarios(args: argparse.Namespace) -> int:
     for name, path in builtin_scenarios().items():
         print(f"{name:<20} {path}")
@@ -372,18 +364,19 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "agent": lambda args: asyncio.run(_agent(args)),
     "memory": cmd_memory,
     "eval": cmd_eval,
-    "schema": _cmd_schema,
+    "schema": cli_trace.cmd_schema,
     "scenarios": _cmd_scenarios,
-    "trace": _cmd_trace,
+    "trace": cli_trace.cmd_trace,
+    "runs": cli_runs.cmd_runs,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gwa`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(cli_runs.as_run(list(sys.argv[1:] if argv is None else argv)))
         return _COMMANDS[args.command](args)
-    except (ConfigError, ModelUnavailable) as exc:
+    except (ConfigError, ModelUnavailable, RunsError) as exc:
         print(f"gwa: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except GwaError as exc:

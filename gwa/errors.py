@@ -14,7 +14,9 @@
     ├── BusError                  the broadcast bus failed
     │   ├── BusClosed             publish or subscribe on a closed bus
     │   └── HandlerError          a subscribed handler raised (surfaced, never swallowed)
-    └── TraceError                a trace file is missing, broken or too new
+    ├── TraceError                a trace file is missing, broken or too new
+    └── RunsError                 a checkpoint store or run cannot be used (the CLI exits 2)
+        └── RunLocked             the run is being run by a live process
 
 Control flow (a run stopping, an agent being late) is never signalled with these: a stop is a
 `RunResult.status`, a late agent is a traced outcome.
@@ -105,3 +107,12 @@ class HandlerError(BusError):
 
 class TraceError(GwaError):
     """A trace file cannot be read; the message names the file and line."""
+
+
+class RunsError(GwaError):
+    """A checkpoint store, run or checkpoint cannot be used; the message names the store, the
+    run and the fix."""
+
+
+class RunLocked(RunsError):
+    """A run cannot be resumed or changed: a live process is running it."""

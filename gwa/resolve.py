@@ -48,7 +48,7 @@ def build_model(spec: ModelSpec, *, base: Path | None = None) -> ChatModel:
         path = _relative(spec.path or "", base)
         return ReplayModel(Cassette.load(path), source=path.name)
     if spec.provider == "fake":
-        return FakeModel(latency_s=spec.latency_s, final_after=spec.final_after)
+        return FakeModel(latency_s=spec.latency_s, final_after=spec.final_after, faults=spec.faults)
     if spec.provider == "langchain":
         return LangChainChatModel(_import_factory(spec.factory or ""))
     return build_local_model(spec.path)

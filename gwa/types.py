@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 RunId: TypeAlias = str
 """Identifies one run of a workspace; part of every topic and trace record."""
@@ -153,3 +153,18 @@ class Selection:
     scores: dict[str, float] = field(default_factory=dict)
     """Candidate id → selection score, for every candidate considered."""
     reason: str = ""
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A piece of a run whose state a checkpoint saves and a resume restores (the temperature
+    source, the admission sink, a model such as a replay cassette). Optional: a piece that
+    does not implement it starts afresh when a run resumes."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The piece's state as JSON-serialisable data."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a state `snapshot` returned (possibly in another process)."""
+        ...

@@ -10,7 +10,7 @@ closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import copy
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -18,53 +18,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gwa.agents.agent import Agent, LLMAgent
-from gwa.agents.cassette import Cassette, RecordingModel
+from gwa.agents.agent import Agent
 from gwa.agents.models import ChatModel
 from gwa.assembly import build_agents, build_drive, build_memory
-from gwa.broadcast import Bus, LocalBus, Sender, Topics
-from gwa.cycle import CycleContext, CycleState, Inbox, Outcome, Status, run_cycles
+from gwa.broadcast import Bus
+from gwa.cycle import CycleContext, Decision, Inbox
 from gwa.drive import TemperatureSource
+from gwa.durable import (
+    RunPlan,
+    apply_overrides,
+    plan_resume,
+    stored_scenario,
+)
 from gwa.errors import ConfigError
 from gwa.events import Event
-from gwa.hub import AgentRunner, Hub, RemoteAgent
+from gwa.execution import Execution, RunResult
+from gwa.hub import Hub
 from gwa.memory import AdmissionSink, NullRetriever, NullSink, Retriever, WorkingMemory
 from gwa.resolve import Resolved, build_model, resolve_default
-from gwa.runscope import (
-    announce_and_wait,
-    announce_end,
-    failed,
-    open_export,
-    open_transport,
-    run_start,
-    write_end,
-)
+from gwa.runs import CheckpointStore, open_store, owner_id
 from gwa.scenario import ModelSpec, Scenario, load_scenario
 from gwa.scenario.spec import fill_template
 from gwa.trace import Redactor, TraceWriter, secrets_from_env
-from gwa.types import RunId, Usage
+from gwa.types import RunId
 
 if TYPE_CHECKING:
     from gwa.memory.shared import SharedMemory
-    from gwa.telemetry import Exporting
 
-__all__ = ["RunResult", "Workspace", "build_drive", "build_memory"]
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """What a run ended with."""
-
-    run: RunId
-    status: Status
-    reason: str
-    answer: str | None
-    """The last answer given (None if the workspace never responded)."""
-    cycles: int
-    usage: Usage
-    trace_path: Path | None
-    outputs: tuple[str, ...] = ()
-    """Every answer given (several in idle mode)."""
+__all__ = ["Decision", "RunResult", "Workspace", "build_drive", "build_memory"]
 
 
 @dataclass(slots=True)
@@ -101,6 +82,7 @@ class Workspace:
         otlp: str | None = None,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        runs: str | Path | CheckpointStore | Literal[False] | None = None,
     ) -> None:
         self.scenario = scenario
         self.base_dir = Path(base_dir) if base_dir is not None else None
@@ -125,6 +107,9 @@ class Workspace:
         `gwa.telemetry`. Never the global providers."""
         self.model_choice: Resolved | None = None
         """The default model and why it was chosen (set once agents are built)."""
+        self.runs = runs
+        """The checkpoint store (a path, a ``postgresql://`` URL, a store, or False for no
+        checkpoints); None: ``$GWA_RUNS``, else ``.gwa/runs.sqlite``."""
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Workspace:
@@ -132,6 +117,17 @@ class Workspace:
         p = Path(path)
         kwargs.setdefault("base_dir", p.parent)
         return cls(load_scenario(p), **kwargs)
+
+    @classmethod
+    def from_run(
+        cls, run: str, *, runs: str | Path | CheckpointStore | None = None, **kwargs: Any
+    ) -> Workspace:
+        """A workspace with the scenario a stored run was checkpointed with (to resume it
+        without its scenario file)."""
+        store = open_store(runs) if isinstance(runs, str | Path | None) else runs
+        info = store.info(run)
+        kwargs.setdefault("base_dir", info.facts.get("base_dir"))
+        return cls(stored_scenario(info), runs=store, **kwargs)
 
     def register_model(self, name: str, model: ChatModel) -> None:
         """Use ``model`` for agents whose ``model`` field is ``name`` (``default`` for all)."""
@@ -196,14 +192,15 @@ class Workspace:
             self.scenario, self._model, remote=self.remote_agents, extra=self._extra_agents
         )
 
-    def _trace_path(self, run: RunId) -> Path | None:
+    def trace_path_for(self, run: RunId) -> Path | None:
+        """Where a new run's trace goes (None: no trace file)."""
         if self._options.trace_path is False:
             return None
         if self._options.trace_path is not None:
             return self._options.trace_path
         return Path(fill_template(self.scenario.trace.path, scenario=self.scenario.name, run=run))
 
-    def _open_memory(self) -> SharedMemory | None:
+    def open_memory(self) -> SharedMemory | None:
         """The scenario's long-term memory, unless the caller plugged in their own or none."""
         spec = self.scenario.memory
         if spec is None or not spec.enabled or self._options.memory_path is False:
@@ -214,7 +211,8 @@ class Workspace:
             return None
         return build_memory(spec, self._options.memory_path, redact=self.redact)
 
-    def _secrets(self) -> set[str]:
+    def known_secrets(self) -> set[str]:
+        """Every secret this workspace knows (redacted from all it writes)."""
         found = secrets_from_env()
         found |= {m.api_key for m in self.scenario.models.values() if m.api_key}
         found |= self.scenario.environment_values
@@ -223,100 +221,92 @@ class Workspace:
     def redact(self, text: str) -> str:
         """``text`` with every secret this workspace knows replaced (what GWA writes is
         redacted the same way: trace, answers printed by the CLI, cassettes, memory)."""
-        return Redactor(self._secrets()).text(text)
+        return Redactor(self.known_secrets()).text(text)
 
-    async def run(self, goal: str | None = None) -> RunResult:
-        """Cycle until an answer or a stop condition; return how it ended."""
+    async def run(
+        self,
+        goal: str | None = None,
+        *,
+        resume: str | None = None,
+        decision: Decision | str | None = None,
+    ) -> RunResult:
+        """Cycle until an answer or a stop condition; return how it ended. ``resume`` (a run
+        id or ``last``) continues a stored run from its last checkpoint instead; a paused one
+        needs the ``decision`` it waits for (see `resume`)."""
+        store = self.checkpoint_store()
+        if resume is not None:
+            if store is None:
+                raise ConfigError("resume needs the checkpoint store: do not pass runs=False")
+            d = Decision.parse(decision) if decision is not None else None
+            return await self._execute(plan_resume(store, resume, self.scenario, owner_id(), d))
         goal = goal or self.scenario.goal
         if not goal or not goal.strip():
             raise ConfigError(
                 "no goal: give one to run(goal) / --goal, or set goal in the scenario"
             )
-        agents = self.build_agents()
         run = RunId(time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3))
-        trace = TraceWriter(run, self._trace_path(run), secrets=self._secrets())
-        trace.listeners.extend(self._listeners)
-        exporting = self._exporting()
-        if exporting is not None:
-            trace.listeners.append(exporting)
-        inbox = Inbox(self._bus or LocalBus(), Topics(run), Sender("workspace-control"))
-        self._inbox = inbox
+        return await self._execute(RunPlan(run, goal))
+
+    async def resume(self, run: str, decision: Decision | str) -> RunResult:
+        """Continue a paused run with a person's decision: ``"approve"``, ``"reject"``,
+        ``Decision("edit", "new answer")`` or ``Decision("reject", "why")``."""
+        return await self.run(resume=run, decision=decision)
+
+    async def decide(self, decision: Decision | str) -> None:
+        """Answer the running run's pending question over its control topic (a paused run
+        waiting ``approval.wait_s`` goes on at once)."""
+        if self._inbox is None:
+            raise ConfigError("the workspace is not running; to answer a stopped run use resume()")
+        await self._inbox.decide(Decision.parse(decision))
+
+    async def fork(
+        self,
+        run: str,
+        cycle: int | None = None,
+        overrides: dict[str, str] | None = None,
+        *,
+        inputs: Sequence[str] = (),
+    ) -> RunResult:
+        """Start a new run from a stored run's checkpoint of ``cycle`` (its last if None),
+        with scenario settings changed (dotted keys, e.g. ``{"workspace.temperature":
+        "1.1"}``) and ``inputs`` waiting to be perceived."""
+        store = self.checkpoint_store()
+        if store is None:
+            raise ConfigError("fork needs the checkpoint store: do not pass runs=False")
+        info = store.info(run)
+        checkpoint = store.get(info.run, cycle)
+        sets = dict(overrides or {})
+        clone = copy.copy(self)
+        clone.scenario = apply_overrides(self.scenario, sets) if sets else self.scenario
+        clone._built, clone.model_choice = {}, None
+        new = RunId(time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3))
+        for text in inputs:
+            checkpoint.state["inbox"]["inputs"].append([text, "fork"])
+        return await clone._execute(RunPlan(new, info.goal, checkpoint, fork=True, overrides=sets))
+
+    async def _execute(self, plan: RunPlan) -> RunResult:
+        """Run ``plan`` in its own per-run scope (`gwa.execution.Execution`)."""
+        self._inbox = None
+        execution = Execution(self, plan)
         try:
-            outcome = await self._run_scoped(goal, agents, trace, inbox)
+            return await execution.run()
         finally:
             self._inbox = None
-            if exporting is not None:
-                exporting.close()
-        return RunResult(
-            run=run,
-            status=outcome.status,
-            reason=outcome.reason,
-            answer=outcome.answer,
-            cycles=outcome.cycles,
-            usage=outcome.usage,
-            trace_path=trace.path,
-            outputs=outcome.outputs,
-        )
 
-    async def _run_scoped(
-        self, goal: str, agents: list[Agent], trace: TraceWriter, inbox: Inbox
-    ) -> Outcome:
-        """The run inside its resource scope; ``run.end`` is written on every way out."""
-        state = CycleState(temperature=self.scenario.workspace.temperature)
-        started = time.monotonic()
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                outcome = await self._run_in(stack, goal, agents, trace, inbox.bus, inbox, state)
-        except BaseException as exc:
-            write_end(trace, failed(exc, state, time.monotonic() - started), exc)
-            raise
-        write_end(trace, outcome, None)
-        return outcome
+    def all_models(self) -> dict[str, ChatModel]:
+        """The models registered or built so far, by their `models` key."""
+        return {**self._models, **self._built}
 
-    def _exporting(self) -> Exporting | None:
-        """The run's OpenTelemetry export, if configured (imports nothing otherwise)."""
-        return open_export(self.scenario, self._otlp, *self._providers)
+    def checkpoint_store(self) -> CheckpointStore | None:
+        """The run store (opened on first use), None when checkpoints are off."""
+        if self.runs is False:
+            return None
+        if not isinstance(self.runs, str | Path | None):
+            return self.runs
+        self.runs = open_store(self.runs)
+        return self.runs
 
-    async def _run_in(
-        self,
-        stack: contextlib.AsyncExitStack,
-        goal: str,
-        agents: list[Agent],
-        trace: TraceWriter,
-        bus: Bus,
-        inbox: Inbox,
-        state: CycleState,
-    ) -> Outcome:
-        """Acquire the run's resources on ``stack`` (released in reverse), then cycle."""
-        if self._options.record is not None:
-            cassette, record = Cassette(), self._options.record
-            agents = [_recording(a, cassette) for a in agents]
-            stack.callback(cassette.save, record, redact=Redactor(self._secrets()).text)
-        hub = await open_transport(stack, bus, inbox, trace, own_bus=self._bus is None)
-        for agent in agents:
-            if not isinstance(agent, RemoteAgent):
-                runner = AgentRunner(agent, bus, inbox.topics)
-                runner.attach()
-                stack.push_async_callback(runner.detach)
-        shared = self._open_memory()
-        if shared is not None:
-            stack.callback(shared.close)
-        reason = self.model_choice.reason if self.model_choice else None
-        trace.emit(run_start(self.scenario, goal, agents, reason))
-        if self.remote_agents:
-            await announce_and_wait(
-                bus, inbox, trace, self.scenario.name, self.remote_agents, self.join_timeout_s
-            )
-        ctx = self._context(goal, agents, hub, trace, inbox, shared)
-        state.temperature = ctx.temperature.temperature()
-        if ctx.scenario.drive is not None:
-            state.window = ctx.scenario.drive.window
-        outcome = await run_cycles(ctx, state)
-        if self.remote_agents:
-            await announce_end(bus, inbox)
-        return outcome
-
-    def _context(
+    def context(
         self,
         goal: str,
         agents: list[Agent],
@@ -325,6 +315,7 @@ class Workspace:
         inbox: Inbox,
         shared: SharedMemory | None,
     ) -> CycleContext:
+        """The fixed collaborators of one run's cycles."""
         ws = self.scenario.workspace
         return CycleContext(
             scenario=self.scenario,
@@ -381,9 +372,3 @@ def _where(path: str | Path | Literal[False] | None) -> Path | Literal[False] | 
     if path is False:
         return False
     return Path(path) if path else None
-
-
-def _recording(agent: Agent, cassette: Cassette) -> Agent:
-    if isinstance(agent, LLMAgent) and not isinstance(agent.model, RecordingModel):
-        agent.model = RecordingModel(agent.model, cassette)
-    return agent

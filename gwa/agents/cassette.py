@@ -114,10 +114,26 @@ class ReplayModel:
     """Answers from a cassette; a request it does not hold raises `CassetteMiss`."""
 
     def __init__(self, cassette: Cassette, *, source: str = "cassette") -> None:
+        self._cassette = cassette
         self._queues: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
-        for item in cassette.interactions:
-            self._queues[item["key"]].append(item)
+        self._used: dict[str, int] = {}
+        self.restore({})
         self._source = source
+
+    def snapshot(self) -> dict[str, Any]:
+        """How many recorded answers each request has consumed (a checkpoint: a resumed
+        replay goes on where the interrupted one was)."""
+        return {"used": dict(self._used)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot` (``{}``: from the start)."""
+        self._queues.clear()
+        for item in self._cassette.interactions:
+            self._queues[item["key"]].append(item)
+        self._used = {str(k): int(v) for k, v in dict(state.get("used", {})).items()}
+        for key, n in self._used.items():
+            for _ in range(min(n, len(self._queues[key]))):
+                self._queues[key].popleft()
 
     @property
     def name(self) -> str:
@@ -134,6 +150,7 @@ class ReplayModel:
                 "record again with --record"
             )
         item = queue.popleft()
+        self._used[request.key()] = self._used.get(request.key(), 0) + 1
         if item["outcome"] == "cancelled":
             await asyncio.Event().wait()
         if item["outcome"] == "error":

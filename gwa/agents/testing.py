@@ -14,11 +14,13 @@ import inspect
 import json
 import os
 import re
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from gwa.agents.models import FORBID_ENV, ChatRequest, ChatResponse, estimate_tokens
-from gwa.errors import ModelError
+from gwa.errors import ModelError, ModelTimeout
 from gwa.types import Usage
 
 Reply = str | ChatResponse
@@ -61,6 +63,14 @@ class ScriptedModel(_TestModel):
         self._cycle = cycle
         self._index = 0
 
+    def snapshot(self) -> dict[str, Any]:
+        """How far into the script it is."""
+        return {"index": self._index}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Go on from a `snapshot`."""
+        self._index = int(state["index"])
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Return (or raise) the next script item."""
         self.requests.append(request)
@@ -100,19 +110,51 @@ _INDEXED = re.compile(r"^\[(\d+)\]", re.MULTILINE)
 _GOAL = re.compile(r"^GOAL: (.*)$", re.MULTILINE)
 
 
+FAULTS = ("exception", "timeout", "empty", "invalid-json", "huge")
+"""What an injected fault of `FakeModel` is, in turn."""
+KEEP_REQUESTS = 1000
+"""The fake keeps this many recent requests (a long soak run must not grow without bound)."""
+
+
 class FakeModel(_TestModel):
     """Valid, deterministic output for every built-in output kind, after ``latency_s``.
 
     Generators propose numbered thoughts about the goal and mark one final after
     ``final_after`` proposals; critics score candidates in turn; arbiters pick the first
     candidate and answer RESPOND when it is final. Useful to run any scenario with no model.
+    With ``faults`` (a share of calls, 0–1) it fails on purpose, chosen by ``seed`` and the
+    call's number (so a resumed or replayed run fails at the same calls): an exception, a
+    timeout, an empty reply, invalid JSON or 50 kB of text (`FAULTS`).
     """
 
-    def __init__(self, *, latency_s: float = 0.0, final_after: int = 3, name: str = "fake") -> None:
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        final_after: int = 3,
+        name: str = "fake",
+        faults: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         super().__init__(name)
         self.latency_s = latency_s
         self.final_after = final_after
+        self.faults = faults
+        self.seed = seed
         self._count = 0
+        self.calls = 0
+        self.injected: dict[str, int] = {}
+        """Faults injected so far, by kind."""
+
+    def _fault(self) -> str | None:
+        if self.faults <= 0:
+            return None
+        draw = zlib.crc32(f"{self.seed}:{self.calls}".encode())
+        if draw % 10_000 >= self.faults * 10_000:
+            return None
+        kind = FAULTS[(draw // 10_000) % len(FAULTS)]
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        return kind
 
     def _output(self, request: ChatRequest) -> object:
         kind = (request.schema or {}).get("title", "")
@@ -145,11 +187,34 @@ class FakeModel(_TestModel):
             return {"answer": f"Answer to {goal[:80]}"}
         return {"text": f"reply {n}"}
 
+    def snapshot(self) -> dict[str, Any]:
+        """How many answers and calls it had (its outputs are numbered, its faults drawn by
+        call number), and the faults injected."""
+        return {"count": self._count, "calls": self.calls, "injected": dict(self.injected)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Go on numbering from a `snapshot`."""
+        self._count = int(state["count"])
+        self.calls = int(state.get("calls", 0))
+        self.injected = {str(k): int(v) for k, v in dict(state.get("injected", {})).items()}
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """Sleep ``latency_s``, then answer by the request's schema title."""
+        """Sleep ``latency_s``, then answer by the request's schema title (or fail, when a
+        fault is drawn)."""
         self.requests.append(request)
+        if len(self.requests) > 2 * KEEP_REQUESTS:
+            del self.requests[:-KEEP_REQUESTS]
+        self.calls += 1
+        fault = self._fault()
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
+        if fault == "exception":
+            raise ModelError(f"{self.name}: injected fault at call {self.calls}")
+        if fault == "timeout":
+            raise ModelTimeout(f"{self.name}: injected timeout at call {self.calls}")
+        if fault is not None:
+            text = {"empty": "", "invalid-json": '{"not": json'}.get(fault, "x" * 50_000)
+            return _response(text, request, self.name)
         return _response(json.dumps(self._output(request)), request, self.name)
 
 

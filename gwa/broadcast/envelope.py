@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +59,7 @@ class Sender:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._seq: dict[str, itertools.count[int]] = {}
+        self._seq: dict[str, int] = {}
 
     def envelope(
         self, topic: str, kind: str, payload: dict[str, Any] | None = None, cycle: int | None = None
@@ -69,12 +68,25 @@ class Sender:
         return Envelope(
             topic=topic,
             sender=self.name,
-            seq=next(self._seq.setdefault(topic, itertools.count(1))),
+            seq=self._next(topic),
             kind=kind,
             payload=payload or {},
             cycle=cycle,
             ts=time.time(),
         )
+
+    def _next(self, topic: str) -> int:
+        self._seq[topic] = seq = self._seq.get(topic, 0) + 1
+        return seq
+
+    def snapshot(self) -> dict[str, Any]:
+        """The last sequence number sent per topic (a resumed run goes on from there, so
+        receivers that outlived the crash do not drop its messages as repeats)."""
+        return dict(self._seq)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue the series `snapshot` returned."""
+        self._seq = {str(k): int(v) for k, v in state.items()}
 
 
 class SequenceTracker:

@@ -10,11 +10,12 @@ condition. Each phase is a function of the run's `CycleContext` (what stays fixe
 from gwa.cycle.context import CycleContext
 from gwa.cycle.inbox import Inbox
 from gwa.cycle.loop import respond, run_cycle, run_cycles, stop_condition
-from gwa.cycle.state import CycleState, Outcome, Provenance, Status
+from gwa.cycle.state import CycleState, Decision, Outcome, Provenance, Status
 
 __all__ = [
     "CycleContext",
     "CycleState",
+    "Decision",
     "Inbox",
     "Outcome",
     "Provenance",

@@ -9,7 +9,7 @@ the valid outputs as the role's typed output.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from gwa.agents.agent import Agent
 from gwa.cycle.inbox import Inbox
-from gwa.cycle.state import CycleState
+from gwa.cycle.state import CycleState, Decision
 from gwa.drive import TemperatureSource, clamp
 from gwa.events import AgentAbsent, AgentError, AgentJoin, ModelCall
 from gwa.hub import Hub, Reply
@@ -45,6 +45,10 @@ class CycleContext:
     admission: AdmissionSink
     remote: frozenset[str] = frozenset()
     """Agents that answer from another process."""
+    checkpoint: Callable[[CycleContext, CycleState], None] | None = None
+    """Called at the end of every cycle (the run's checkpointer), after any answer."""
+    decision: Decision | None = None
+    """A person's answer to the question a resumed run paused on."""
     by_phase: dict[Phase, list[Agent]] = field(init=False)
     specs: dict[str, AgentSpec] = field(init=False)
 

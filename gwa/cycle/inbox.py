@@ -4,9 +4,12 @@ from the run's input and control topics."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from typing import Any
 
 from gwa.broadcast import Bus, Envelope, Sender, Subscription, Topics
+from gwa.cycle.state import Decision
 
 Presence = tuple[str, str, str]
 """(agent, "join" | "leave", detail): a change not yet traced."""
@@ -31,6 +34,9 @@ class Inbox:
         """Remote agents that joined over the bus: agent name → worker id."""
         self._presence: list[Presence] = []
         self.joined = asyncio.Event()
+        self._decision: Decision | None = None
+        self.decided = asyncio.Event()
+        """Set when a person's decision arrives on the control topic (a paused run waits)."""
 
     async def start(self) -> None:
         """Listen to the input and control topics."""
@@ -63,6 +69,11 @@ class Inbox:
         kind, payload = envelope.kind, envelope.payload
         if kind == "stop":
             self.request_stop(str(payload.get("reason") or "stop requested on the control topic"))
+        if kind in ("approve", "edit", "reject"):
+            text = payload.get("text")
+            with contextlib.suppress(ValueError):  # an edit without its text is no decision
+                self._decision = Decision.parse(kind, text if isinstance(text, str) else None)
+                self.decided.set()
         agent, worker = str(payload.get("agent", "")), str(payload.get("worker", ""))
         if kind == "join" and agent:
             self.present[agent] = worker
@@ -86,6 +97,17 @@ class Inbox:
         """Publish an input on the run's input topic."""
         await self.bus.publish(self.sender.envelope(self.topics.input, "input", {"text": text}))
 
+    def take_decision(self) -> Decision | None:
+        """The decision received on the control topic, if any (taken once)."""
+        taken, self._decision = self._decision, None
+        self.decided.clear()
+        return taken
+
+    async def decide(self, decision: Decision) -> None:
+        """Publish a decision on the run's control topic (what a paused run waits for)."""
+        payload = {"text": decision.text} if decision.text else {}
+        await self.bus.publish(self.sender.envelope(self.topics.control, decision.verdict, payload))
+
     def request_stop(self, reason: str) -> None:
         """Stop after the current cycle (the first reason given is kept)."""
         self.stop_reason = self.stop_reason or reason
@@ -100,6 +122,17 @@ class Inbox:
         """Take every input received so far, as (text, origin)."""
         taken, self._inputs = self._inputs, []
         return taken
+
+    def snapshot(self) -> dict[str, Any]:
+        """Inputs not yet perceived and the control sender's sequence numbers."""
+        return {"inputs": [list(i) for i in self._inputs], "sender": self.sender.snapshot()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot` (inputs first, before any received since)."""
+        self._inputs = [(str(t), str(o)) for t, o in state["inputs"]] + self._inputs
+        self.sender.restore(state["sender"])
+        if self._inputs:
+            self.wake.set()
 
     @property
     def has_input(self) -> bool:

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 from gwa.agents.roles import ResponseOut
+from gwa.cycle.approval import ask, ask_admit, await_person, give, save, settle
 from gwa.cycle.compete import compete
 from gwa.cycle.context import CycleContext
 from gwa.cycle.deliberate import deliberate
@@ -14,7 +15,6 @@ from gwa.cycle.perceive import perceive
 from gwa.cycle.regulate import regulate
 from gwa.cycle.state import CycleState, Outcome, Status
 from gwa.cycle.update import update
-from gwa.events import ResponseGiven
 from gwa.types import Broadcast, Candidate, Phase, Request, Selection
 
 Stop = tuple[Status, str]
@@ -48,27 +48,45 @@ async def run_cycles(ctx: CycleContext, state: CycleState) -> Outcome:
         and ws.final_answer == "always"
         and state.last_winner is not None
     ):
-        await respond(ctx, state, state.last_winner)
-        status, reason = "answered", f"{reason}; answered from the workspace (final_answer)"
+        if await respond(ctx, state, state.last_winner):
+            status, reason = "answered", f"{reason}; answered from the workspace (final_answer)"
+        else:  # the final answer awaits a person
+            save(ctx, state)
+            status, reason = "paused", "waiting for a person: Give this answer?"
     return state.outcome(status, reason, time.monotonic() - start)
 
 
 async def _cycle_until_stop(ctx: CycleContext, state: CycleState) -> Stop:
-    idle = ctx.scenario.workspace.idle.enabled
-    while True:
-        state.cycle += 1
-        selection = await run_cycle(ctx, state)
-        if selection.winner is not None and selection.tag == "RESPOND":
-            await respond(ctx, state, selection.winner)
-            if not idle:
-                return "answered", f"{selection.policy} tagged RESPOND"
-        stop = stop_condition(ctx, state)
+    if state.cycle > 0:  # resumed: a pending question first; it may have stopped for good
+        stop = await settle(ctx, state) or stop_condition(ctx, state)
         if stop is not None:
             return stop
-        if idle:
+    while True:
+        state.cycle += 1
+        stop = await _one_cycle(ctx, state)
+        if stop is not None:
+            return stop
+        if ctx.scenario.workspace.idle.enabled:
             await idle_wait(ctx)
             if ctx.inbox.stop_reason is not None:
                 return "stopped", ctx.inbox.stop_reason
+
+
+async def _one_cycle(ctx: CycleContext, state: CycleState) -> Stop | None:
+    """One cycle, its answer (or the question about it), the checkpoint, a pause."""
+    selection = await run_cycle(ctx, state)
+    answered = False
+    if selection.winner is not None and selection.tag == "RESPOND":
+        answered = await respond(ctx, state, selection.winner)
+    ask_admit(ctx, state)
+    save(ctx, state)
+    if state.pending is not None:
+        stop = await await_person(ctx, state)
+        if stop is not None:
+            return stop
+    elif answered and not ctx.scenario.workspace.idle.enabled:
+        return "answered", f"{selection.policy} tagged RESPOND"
+    return stop_condition(ctx, state)
 
 
 def stop_condition(ctx: CycleContext, state: CycleState) -> Stop | None:
@@ -98,19 +116,21 @@ async def idle_wait(ctx: CycleContext) -> None:
         pass
 
 
-async def respond(ctx: CycleContext, state: CycleState, winner: Candidate) -> None:
+async def respond(ctx: CycleContext, state: CycleState, winner: Candidate) -> bool:
     """The responder writes the answer from the workspace (else the winner is the answer);
-    ``response``; the answer is published on the output topic."""
+    it is given (``response``, the output topic), or, with ``approval.respond``, put to a
+    person first. Whether it was given."""
     responders = ctx.by_phase[Phase.RESPOND]
     answer, by = winner.text, winner.agent
-    t = state.cycle
     if responders:
         s = ctx.scenario
-        b = Broadcast(ctx.run_id, t, ctx.goal, s.identity, ctx.memory.entries, winner)
+        b = Broadcast(ctx.run_id, state.cycle, ctx.goal, s.identity, ctx.memory.entries, winner)
         request = Request(Phase.RESPOND, b, 0.0)
         results = await ctx.ask(state, Phase.RESPOND, request, responders, ResponseOut)
         if results:
             answer, by = results[0][1].answer, results[0][0].name
-    state.outputs.append(answer)
-    ctx.trace.emit(ResponseGiven(cycle=t, agent=by, answer=answer, winner=winner.id))
-    await ctx.inbox.publish_output(answer, t)
+    if ctx.scenario.approval.respond:
+        ask(ctx, state, "respond", "Give this answer?", answer, agent=by, winner=winner.id)
+        return False
+    await give(ctx, state, answer, by, winner.id)
+    return True

@@ -7,13 +7,21 @@ inspected, tested on a hand-built state, and (later) checkpointed and resumed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from gwa.memory import Signals
+from gwa.memory import AdmissionCandidate, Signals
 from gwa.types import Candidate, Usage
 
 Status = Literal[
-    "answered", "max_cycles", "budget", "timeout", "stopped", "stalled", "error", "cancelled"
+    "answered",
+    "max_cycles",
+    "budget",
+    "timeout",
+    "stopped",
+    "stalled",
+    "error",
+    "cancelled",
+    "paused",
 ]
 """How a run ended."""
 
@@ -62,6 +70,10 @@ class CycleState:
     """Why the run stalls, once the drive gave up."""
     provenance: dict[str, Provenance] = field(default_factory=dict)
     """Working-memory thought id → its provenance, until it is evicted."""
+    pending: dict[str, Any] | None = None
+    """The question a paused run waits on (``point``, ``question``, ``text`` …)."""
+    held: list[AdmissionCandidate] = field(default_factory=list)
+    """Inputs held back from long-term memory until a person approves them."""
 
     def outcome(self, status: Status, reason: str, duration_s: float) -> Outcome:
         """How the run ended, from what the cycles left here."""
@@ -79,6 +91,31 @@ class CycleState:
         """The winner becomes the last winner and joins the recent window."""
         self.last_winner = winner
         self.recent = [*self.recent, winner.text][-self.window :]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A person's answer to a paused run."""
+
+    verdict: Literal["approve", "edit", "reject"]
+    text: str | None = None
+    """The edited answer (``edit``) or the reason (``reject``)."""
+
+    @classmethod
+    def parse(cls, value: Decision | str, text: str | None = None) -> Decision:
+        """A decision from ``"approve"`` / ``"edit"`` (with ``text``) / ``"reject"`` (with a
+        reason), or a `Decision` as it is."""
+        if isinstance(value, Decision):
+            return value
+        if value == "approve":
+            return cls("approve", text)
+        if value == "edit" and text:
+            return cls("edit", text)
+        if value == "reject":
+            return cls("reject", text)
+        raise ValueError(
+            f"a decision is 'approve', 'edit' with the new text, or 'reject', not {value!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

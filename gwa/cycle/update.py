@@ -177,7 +177,17 @@ async def consolidate(ctx: CycleContext, state: CycleState, b: Broadcast) -> Non
         if known is not None and known.text and known.text != e.text:  # stored whole, not cut
             e = replace(e, text=known.text, tokens=count_tokens(known.text))
         offered.append(AdmissionCandidate(e, ctx.run_id, "evicted", role, refs, sig))
-    await offer(ctx, b.cycle, offered)
+    await offer(ctx, b.cycle, hold_inputs(ctx, state, offered))
+
+
+def hold_inputs(
+    ctx: CycleContext, state: CycleState, offered: Sequence[AdmissionCandidate]
+) -> list[AdmissionCandidate]:
+    """With ``approval.admit_inputs``: keep inputs back (until a person decides); the rest."""
+    if not ctx.scenario.approval.admit_inputs:
+        return list(offered)
+    state.held.extend(c for c in offered if c.entry.kind == "input")
+    return [c for c in offered if c.entry.kind != "input"]
 
 
 async def offer(ctx: CycleContext, cycle: int, offered: Sequence[AdmissionCandidate]) -> None:

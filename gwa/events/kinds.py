@@ -268,3 +268,43 @@ class RunEnd(Event):
     duration_s: float
     error_type: str | None = None
     """The exception that ended the run, for status ``error``."""
+
+
+class CheckpointSaved(Event):
+    """The run's state at the end of a cycle was saved to the checkpoint store."""
+
+    event: Literal["checkpoint"] = "checkpoint"
+    id: str
+    """``RUN@CYCLE``: what ``gwa run --fork`` takes."""
+    bytes: int
+    """Size of the stored checkpoint (compressed)."""
+    ms: float
+    """Time to capture, encode and write it."""
+
+
+class RunResume(Event):
+    """The run continues from a checkpoint (after a crash, a stop or a pause), or a fork
+    starts from one; ``cycle`` is the checkpoint's cycle, events of later cycles written
+    before this one were lost with the process that wrote them."""
+
+    event: Literal["run.resume"] = "run.resume"
+    checkpoint: str
+    """``RUN@CYCLE`` resumed from."""
+    fork: bool = False
+    """A new run started from another run's checkpoint."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Settings a fork changed (dotted scenario keys)."""
+    decision: str | None = None
+    """How a pause was answered: ``approve``, ``edit`` or ``reject``."""
+
+
+class RunPause(Event):
+    """The run checkpointed and stopped to ask a person (an ``approval:`` point)."""
+
+    event: Literal["run.pause"] = "run.pause"
+    point: str
+    """Which approval point: ``respond`` or ``admit``."""
+    question: str
+    """What the person is asked."""
+    text: str
+    """What awaits approval (the answer, or the input to be stored)."""

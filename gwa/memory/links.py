@@ -90,6 +90,12 @@ class LinkGraph:
         out += [(str(s), str(k)) for s, _, k in self.graph.in_edges(node, keys=True)]
         return out
 
+    def drop(self, nodes: Sequence[str]) -> None:
+        """Remove memories and every link touching them (the log is rewritten)."""
+        if nodes:
+            self._drop(nodes)
+            self.compact()
+
     def reconcile(self, ids: set[str]) -> int:
         """Drop nodes that are not records; rewrite the log compactly. Returns nodes dropped."""
         gone = [str(n) for n in self.graph.nodes if n not in ids]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from gwa.memory.admission import AdmissionPolicy, AdmitAll, Verdict
 from gwa.memory.store import LinkType, LongTermMemory, NewMemory
@@ -104,6 +105,20 @@ class SharedMemory:
             id=mid,
             links=links,
         )
+
+    def snapshot(self) -> dict[str, Any]:
+        """The policy's learning, each run's last memory and the id series (a checkpoint)."""
+        return {"policy": self.policy.snapshot(), "last": dict(self._last), **self.store.position()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot` (see `rewind` for the memories stored after it)."""
+        self.policy.restore(state["policy"])
+        self._last = dict(state["last"])
+
+    def rewind(self, run: str, state: dict[str, Any]) -> list[str]:
+        """Remove what ``run`` stored after the `snapshot` ``state`` was taken: its lost
+        cycles run again and store it again, under the same ids (none lost, none twice)."""
+        return self.store.rewind(run, state)
 
     async def used(self, memory_ids: Sequence[str], cycle: int) -> list[str]:
         """A winner cited these memories: credit the decisions that admitted them."""

@@ -187,6 +187,29 @@ class LongTermMemory:
                 if mid not in self.cache:
                     return mid
 
+    def position(self) -> dict[str, Any]:
+        """Where the store is now: the id series and the clock (what a checkpoint saves)."""
+        return {"issued": self._issued, "at": self.clock()}
+
+    def rewind(self, run: str, position: dict[str, Any]) -> list[str]:
+        """Remove the memories ``run`` stored after ``position`` (a run resumed from a
+        checkpoint stores them again, under the same ids); return their ids."""
+        with self.lock:
+            at = float(position["at"])
+            gone = [r.id for r in self.cache.values() if r.run == run and r.created_at > at]
+            if gone:
+                self.collections.active.delete(ids=gone)
+                for mid in gone:
+                    self.cache.pop(mid, None)
+                    self.touched.pop(mid, None)
+                self.links.drop(gone)
+                self.lexical, self.lex_ids, self.lex_pos, self.dead = BM25Index(), [], {}, set()
+                for rec in list(self.cache.values()):
+                    self.index(rec)
+            issued = position.get("issued")
+            self._issued = self._issued - len(gone) if issued is None else int(issued)
+            return gone
+
     def index(self, rec: MemoryRecord) -> None:
         """Keep an active record in the cache and the lexical index."""
         self.cache[rec.id] = rec

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from dataclasses import astuple, dataclass, field, replace
+from typing import Any, Literal, Protocol
 
 from gwa.types import Memory, WorkingEntry
 
@@ -69,6 +69,14 @@ class WorkingMemory:
             text = truncate_tokens(entry.text, limit)
             entry = replace(entry, text=text, tokens=count_tokens(text))
         self._entries.append(entry)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The entries, oldest first (a checkpoint)."""
+        return {"entries": [list(astuple(e)) for e in self._entries]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot`."""
+        self._entries = [WorkingEntry(*e) for e in state["entries"]]
 
     def over_budget(self) -> bool:
         """Whether the entries exceed the budget θ."""

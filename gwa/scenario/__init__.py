@@ -11,6 +11,7 @@ from gwa.scenario.loader import (
 from gwa.scenario.preflight import preflight
 from gwa.scenario.spec import (
     AgentSpec,
+    ApprovalSpec,
     DeadlockSpec,
     DriveSpec,
     IdleSpec,
@@ -27,6 +28,7 @@ from gwa.scenario.spec import (
 __all__ = [
     "OUTPUTS",
     "AgentSpec",
+    "ApprovalSpec",
     "DeadlockSpec",
     "DriveSpec",
     "IdleSpec",

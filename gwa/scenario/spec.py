@@ -55,6 +55,9 @@ class ModelSpec(_Spec):
     """fake: simulated latency of every call."""
     final_after: int = Field(default=3, ge=0)
     """fake: proposals before the fake marks one final (a large number keeps a run going)."""
+    faults: float = Field(default=0.0, ge=0.0, le=1.0)
+    """fake: share of calls that fail on purpose (an exception, a timeout, an empty reply,
+    invalid JSON or 50 kB of text, in turn): a chaos test of the run's error handling."""
 
 
 class AgentSpec(_Spec):
@@ -312,6 +315,22 @@ class TelemetrySpec(_Spec):
     Arize Phoenix)."""
 
 
+class ApprovalSpec(_Spec):
+    """Points where the run stops and asks a person (``gwa runs approve|reject``,
+    ``ws.resume(run, decision)`` or an ``approve``/``reject`` message on the run's control
+    topic continue it)."""
+
+    respond: bool = False
+    """Before an answer is given: approve it, edit it, or reject it (the run thinks on, the
+    reason given as an input)."""
+    admit_inputs: bool = False
+    """Before an input (untrusted by default) enters long-term memory: approve (it is offered
+    to admission like any candidate) or reject (it is never stored)."""
+    wait_s: float = Field(default=0.0, ge=0.0, le=86400.0)
+    """How long a paused run waits, alive, for a decision on its control topic before it
+    stops as ``paused`` (0: it stops at once; resume it later)."""
+
+
 class Scenario(_Spec):
     """A GWA scenario: the swarm, its models and how the workspace cycles."""
 
@@ -340,6 +359,8 @@ class Scenario(_Spec):
     trace: TraceSpec = TraceSpec()
     telemetry: TelemetrySpec | None = None
     """OpenTelemetry export (omit it: nothing is sent unless the environment asks)."""
+    approval: ApprovalSpec = ApprovalSpec()
+    """Where a person approves before the run goes on (none by default)."""
     _from_env: frozenset[str] = PrivateAttr(default=frozenset())
 
     @property

@@ -11,18 +11,13 @@ from __future__ import annotations
 import gc
 import threading
 import time
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
 
 from gwa.events import (
-    HEADER,
-    KINDS,
     AgentError,
     CycleStart,
     DeadlockSeen,
@@ -34,9 +29,12 @@ from gwa.events import (
     ModelCall,
     Proposal,
     RunEnd,
+    RunPause,
+    RunResume,
     RunStart,
     SelectionMade,
 )
+from gwa.viewer.shapes import shape_problem
 
 # The kinds the viewer folds into summaries, named by the trace contract (gwa.events). The
 # viewer reads lines as plain JSON on purpose: it must show a trace with broken or foreign
@@ -44,6 +42,7 @@ from gwa.events import (
 CYCLE_START, PROPOSAL, AGENT_ERROR = CycleStart.kind(), Proposal.kind(), AgentError.kind()
 SELECTION, DRIVE_UPDATE, DEADLOCK = SelectionMade.kind(), DriveUpdate.kind(), DeadlockSeen.kind()
 RUN_START, RUN_END, MODEL_CALL = RunStart.kind(), RunEnd.kind(), ModelCall.kind()
+RUN_RESUME, RUN_PAUSE = RunResume.kind(), RunPause.kind()
 MEMORY_EVENTS = (
     MemoryRetrieve.kind(),
     MemoryAdmit.kind(),
@@ -57,64 +56,6 @@ MAX_STRING = 20_000
 event whole)."""
 STALE_S = 10.0
 """A trace without ``run.end`` that has not grown for this long is shown as interrupted."""
-
-Shape = tuple[tuple[type, ...], bool]
-"""The Python types a field's JSON value may have, and whether it is a list of objects."""
-
-
-def _shape(annotation: Any) -> Shape | None:
-    """What JSON value a typed field takes (None: anything)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        parts = [_shape(a) for a in typing.get_args(annotation)]
-        if any(p is None for p in parts):
-            return None
-        return tuple(t for p in parts if p for t in p[0]), any(p[1] for p in parts if p)
-    if origin is typing.Literal:
-        return (str,), False
-    if origin is list:
-        (item,) = typing.get_args(annotation) or (Any,)
-        return (list,), isinstance(item, type) and issubclass(item, BaseModel)
-    if origin is dict:
-        return (dict,), False
-    simple: dict[Any, tuple[type, ...]] = {
-        int: (int,),
-        float: (int, float),
-        str: (str,),
-        bool: (bool,),
-        type(None): (type(None),),
-    }
-    if annotation in simple:
-        return simple[annotation], False
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return (dict,), False
-    return None
-
-
-SHAPES: dict[str, dict[str, Shape]] = {
-    kind: {
-        name: shape
-        for name, info in cls.model_fields.items()
-        if name not in HEADER and (shape := _shape(info.annotation)) is not None
-    }
-    for kind, cls in KINDS.items()
-}
-"""Per event kind, the JSON types of its fields, from the typed contract (gwa.events): a line
-whose field has another type is listed as broken and skipped, so neither the server nor the
-page ever meets a wrong-typed value."""
-
-
-def shape_problem(record: dict[str, Any]) -> str | None:
-    """Why a record of a known kind does not have its fields' types, or None."""
-    for name, (allowed, objects) in SHAPES.get(record["event"], {}).items():
-        if name not in record:
-            continue
-        value: Any = record[name]
-        if not isinstance(value, allowed):
-            return f"field {name!r} of {record['event']} is {type(value).__name__}"
-        if objects and isinstance(value, list) and not all(isinstance(v, dict) for v in value):
-            return f"field {name!r} of {record['event']} holds a non-object"
-    return None
 
 
 def capped(record: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +132,10 @@ class TraceIndex:
         self.start: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
         self.tokens = 0
+        self.resumes: list[dict[str, Any]] = []
+        """Each ``run.resume``: the checkpoint, and the cycles lost before it (the gap)."""
+        self.pause: dict[str, Any] | None = None
+        """The question of the last ``run.pause`` not yet answered."""
         self._offset = 0
         self._line = 0
         self._pending = b""
@@ -260,6 +205,10 @@ class TraceIndex:
             self.end = r
         elif kind == MODEL_CALL:
             self.tokens += int(r.get("tokens_in") or 0) + int(r.get("tokens_out") or 0)
+        elif kind == RUN_RESUME:
+            self._resumed(r)
+        elif kind == RUN_PAUSE:
+            self.pause = {k: r.get(k) for k in ("cycle", "point", "question", "text")}
         if kind in MEMORY_EVENTS:
             self.memory.append(index)
         cycle = r.get("cycle")
@@ -272,6 +221,28 @@ class TraceIndex:
         agent = r.get("agent")
         agent_id = self.names.setdefault(agent, len(self.names)) if isinstance(agent, str) else None
         summary.observe(r, kind_id, agent_id)
+
+    def _resumed(self, r: dict[str, Any]) -> None:
+        """A resume from cycle k: what later cycles wrote before it was lost with its process
+        (or, for a fork, never happened in this run); it leaves the cycle summaries, and the
+        gap is listed."""
+        k = int(r.get("cycle") or 0)
+        lost = sorted(c for c in self.cycles if c > k)
+        events = sum(len(self.by_cycle.pop(c, [])) for c in lost)
+        for c in lost:
+            del self.cycles[c]
+        self.end = self.pause = None
+        self.resumes.append(
+            {
+                "seq": r.get("seq"),
+                "checkpoint": r.get("checkpoint"),
+                "cycle": k,
+                "fork": bool(r.get("fork")),
+                "decision": r.get("decision"),
+                "lost_cycles": lost,
+                "lost_events": events,
+            }
+        )
 
     def summary(self, since: int = 0) -> dict[str, Any]:
         """Run facts, the cycles from ``since`` on (columnar: one list per field; agents and
@@ -315,6 +286,8 @@ class TraceIndex:
                     "events": [c.events for c in rows],
                 },
                 "errors": list(self.errors),
+                "resumes": list(self.resumes),
+                "pause": self.pause,
             }
 
     def _unfinished(self) -> str:

@@ -56,3 +56,32 @@ def test_live_refresh_reads_only_complete_new_lines(tmp_path: Path) -> None:
     assert (columns["text"], columns["tag"]) == (["hello"], ["RESPOND"])
     assert index.summary()["names"] == ["g"]
     assert index.search("HELLO") == [1]
+
+
+def test_a_resume_shows_the_gap_and_the_redone_cycles_once(tmp_path: Path) -> None:
+    """What a killed process wrote after its last checkpoint leaves the cycle summaries and is
+    listed as lost; the resumed run's cycles and end are what the summary shows; a pause is
+    listed until it is answered."""
+    path = tmp_path / "t.jsonl"
+    lines = [rec(1, "run.start", scenario="s")]
+    for c in (1, 2, 3):
+        lines.append(rec(len(lines) + 1, "cycle.start", c, temperature=0.1 * c))
+        lines.append(rec(len(lines) + 1, "checkpoint", c, id=f"r@{c}", bytes=9, ms=1.0))
+    lines.append(rec(len(lines) + 1, "cycle.start", 4, temperature=9.9))  # lost with a kill
+    lines.append(rec(len(lines) + 1, "run.resume", 3, checkpoint="r@3"))
+    lines.append(rec(len(lines) + 1, "cycle.start", 4, temperature=0.4))
+    lines.append(rec(len(lines) + 1, "run.pause", 4, point="respond", question="Give?", text="x"))
+    path.write_text("\n".join(lines) + "\n")
+    summary = TraceIndex(path).summary()
+    assert summary["columns"]["cycle"] == [1, 2, 3, 4]
+    assert summary["columns"]["temperature"][-1] == 0.4
+    (gap,) = summary["resumes"]
+    assert (gap["checkpoint"], gap["lost_cycles"], gap["lost_events"]) == ("r@3", [4], 1)
+    assert summary["pause"]["question"] == "Give?"
+    with path.open("a") as f:
+        f.write(rec(len(lines) + 1, "run.resume", 4, checkpoint="r@4", decision="approve") + "\n")
+        f.write(rec(len(lines) + 2, "run.end", 4, status="answered", reason="ok") + "\n")
+    summary = TraceIndex(path).summary()
+    assert summary["pause"] is None
+    assert summary["status"] == "answered"
+    assert [r["decision"] for r in summary["resumes"]] == [None, "approve"]

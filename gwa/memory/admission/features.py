@@ -134,6 +134,8 @@ class Lexicon:
         self.max_words = max_words
         self.position = 0
         self.last: dict[str, int] = {}
+        self.fresh: set[str] = set()
+        """Words observed since the lexicon was made or loaded (what a checkpoint saves)."""
 
     def observe(self, text: str) -> dict[str, float]:
         """The lexical features of ``text`` against what came before; then remember it."""
@@ -142,6 +144,7 @@ class Lexicon:
         stale = [w for w in words if self.position - self.last.get(w, -(10**9)) > self.window]
         for w in words:
             self.last[w] = self.position
+        self.fresh |= words
         self.position += 1
         if len(self.last) > self.max_words:  # forget the least recently seen, a tenth at once
             keep = sorted(self.last.items(), key=lambda kv: kv[1])[-(self.max_words * 9 // 10) :]
@@ -151,6 +154,18 @@ class Lexicon:
             "new_ratio": len(new) / max(1, len(words)),
             "unseen_recently": min(3.0, len(stale) / 10.0),
         }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The position and the words seen since loading (the rest is in the saved file)."""
+        last = self.last
+        return {"position": self.position, "words": {w: last[w] for w in self.fresh if w in last}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot` over the lexicon loaded from the store."""
+        words = {str(k): int(v) for k, v in dict(state["words"]).items()}
+        self.last.update(words)
+        self.fresh |= set(words)
+        self.position = int(state["position"])
 
     def to_json(self) -> dict[str, Any]:
         """What is persisted beside the store."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gwa.memory.admission.features import Lexicon, candidate_features
 from gwa.memory.admission.policy import LogisticPolicy, Verdict, hand_score
@@ -55,6 +55,14 @@ class AdmissionPolicy(Protocol):
         """Persist what the policy learned."""
         ...
 
+    def snapshot(self) -> dict[str, Any]:
+        """What the policy learned so far in this run, for a checkpoint."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot`."""
+        ...
+
 
 class FixedPolicy:
     """A policy that learns nothing: every hook is a no-op."""
@@ -77,6 +85,13 @@ class FixedPolicy:
 
     def save(self) -> None:
         """Nothing to persist."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """Nothing learned."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Nothing to take back."""
 
 
 class AdmitAll(FixedPolicy):
@@ -110,6 +125,14 @@ class HandWeighted(FixedPolicy):
 
     def __init__(self) -> None:
         self.lexicon = Lexicon()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The lexicon's position and fresh words."""
+        return {"lexicon": self.lexicon.snapshot()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot`."""
+        self.lexicon.restore(state["lexicon"])
 
     def decide(
         self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
@@ -263,6 +286,27 @@ class LearnedAdmission:
     def contradicted(self, source: str) -> None:
         """A memory from ``source`` was superseded."""
         self.trust.contradicted(source)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Weights, trust, lexicon and the decisions awaiting credit (a checkpoint)."""
+        return {
+            "policy": self.policy.snapshot(),
+            "lexicon": self.lexicon.snapshot(),
+            "trust": {k: list(v) for k, v in self.trust.counts.items()},
+            "pending": {
+                m: [d.features, d.cycle, d.tokens, d.source] for m, d in self.pending.items()
+            },
+            "rewards": self.rewards,
+            "penalties": self.penalties,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot`."""
+        self.policy.restore(state["policy"])
+        self.lexicon.restore(state["lexicon"])
+        self.trust.counts = {k: [float(x) for x in v] for k, v in state["trust"].items()}
+        self.pending = {m: _Decision(*d) for m, d in state["pending"].items()}
+        self.rewards, self.penalties = int(state["rewards"]), int(state["penalties"])
 
     def save(self) -> None:
         """Persist the weights and the lexicon beside the store."""

@@ -154,6 +154,25 @@ class LogisticPolicy:
         self.w = folded
         self.updates += len(ys)
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything that moves while a run goes on: weights, recent p values, the
+        exploration generator (a checkpoint; `to_json` is what persists with the store)."""
+        version, state, gauss = self._rng.getstate()
+        return {
+            "w": [float(v) for v in self.w],
+            "recent": list(self.recent),
+            "updates": self.updates,
+            "rng": [version, list(state), gauss],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a `snapshot`."""
+        self.w = np.asarray(state["w"], dtype=np.float64)
+        self.recent = [float(p) for p in state["recent"]]
+        self.updates = int(state["updates"])
+        version, rng, gauss = state["rng"]
+        self._rng.setstate((version, tuple(rng), gauss))
+
     def to_json(self) -> dict[str, Any]:
         """What is persisted with the store."""
         return {

@@ -50,6 +50,13 @@ function renderSummary(s) {
     ["duration", s.duration_s == null ? "–" : `${s.duration_s} s`], ["events", s.events]];
   for (const [k, v] of facts) dl.append(el("div", {}, el("dt", { text: k }), el("dd", { text: str(v), "data-fact": k })));
   $("answer").textContent = s.answer ? `Answer: ${s.answer}` : (s.goal ? `Goal: ${s.goal}` : "");
+  const gaps = (s.resumes || []).map((r) => el("li", { "data-resume": r.checkpoint, text:
+    `${r.fork ? "forked from" : "resumed from"} ${r.checkpoint}` +
+    (r.decision ? ` (${r.decision})` : "") +
+    (r.lost_events ? `: ${r.lost_events} event(s) of cycle(s) ${r.lost_cycles.join(", ")} lost and done again` : "") }));
+  if (s.pause) gaps.push(el("li", { "data-pause": s.pause.point, text: `paused, asking: ${s.pause.question} ${s.pause.text}` }));
+  $("resume-list").replaceChildren(...gaps);
+  $("resumes").hidden = gaps.length === 0;
   const list = $("error-list");
   list.replaceChildren(...s.errors.map((e) => el("li", { text: `line ${e.line}: ${e.message}` })));
   $("errors").hidden = s.errors.length === 0;
