@@ -85,6 +85,7 @@ bench: setup $(PHOENIX)
 	$(BIN)/python bench/mqtt.py
 	$(BIN)/python bench/otel.py
 	$(BIN)/python bench/checkpoint.py
+	$(BIN)/python bench/soak.py --mqtt
 
 # Re-record the shipped cassettes from the real local model (after changing prompts or schemas).
 cassettes: setup-local
