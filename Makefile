@@ -86,10 +86,11 @@ bench: setup $(PHOENIX)
 	$(BIN)/python bench/otel.py
 	$(BIN)/python bench/checkpoint.py
 	$(BIN)/python bench/soak.py --mqtt
+	$(BIN)/python bench/tools.py
 
 # Re-record the shipped cassettes from the real local model (after changing prompts or schemas).
 cassettes: setup-local
-	for s in brainstorm debate; do \
+	for s in brainstorm debate bookkeeper; do \
 	  rm -rf traces/cassette-memory; \
 	  $(BIN)/gwa run $$s --model local --record gwa/scenarios/cassettes/$$s.json --quiet \
 	    --trace traces/$$s-cassette.jsonl --memory traces/cassette-memory || true; \

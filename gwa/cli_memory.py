@@ -43,6 +43,17 @@ def add_commands(sub: Any) -> None:
     exp.add_argument("file", type=Path, help="output file ('-' for stdout)")
     imp = ms.add_parser("import", help="load an export (ids kept; existing ids are skipped)")
     imp.add_argument("file", type=Path)
+    serve = ms.add_parser("serve", help="serve the store to other agents over MCP")
+    serve.add_argument("--mcp", action="store_true", required=True, help="the protocol (MCP)")
+    serve.add_argument("--http", type=int, metavar="PORT", help="streamable HTTP (default: stdio)")
+    serve.add_argument("--host", default="127.0.0.1", help="with --http (default loopback)")
+    serve.add_argument(
+        "--admission",
+        default="learned",
+        choices=("learned", "hand-weighted", "admit-all", "admit-none"),
+        help="what `add` goes through (default learned; inputs are untrusted)",
+    )
+    serve.add_argument("--seed", type=Path, help="store each line of this text file if empty")
     _train_parser(ms)
     _eval_parser(sub)
 
@@ -232,6 +243,8 @@ _COMMANDS = {
 def cmd_memory(args: argparse.Namespace) -> int:
     """Run one `gwa memory` sub-command."""
     cmd = args.memory_command
+    if cmd == "serve":
+        return _serve(args)
     if cmd == "import" and not args.file.is_file():
         raise ConfigError(f"{args.file}: export file not found")
     # import and a dataset-trained policy may start a new store
@@ -240,6 +253,17 @@ def cmd_memory(args: argparse.Namespace) -> int:
         return _COMMANDS[cmd](store, args)
     finally:
         store.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.seed is not None and not args.seed.is_file():
+        raise ConfigError(f"{args.seed}: seed file not found")
+    try:
+        from gwa.tools.memory_server import serve
+    except ImportError:
+        raise ConfigError("serving over MCP needs the mcp SDK: pip install 'gwa[mcp]'") from None
+    serve(args.store, http=args.http, host=args.host, admission=args.admission, seed_file=args.seed)
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -40,6 +40,8 @@ from gwa.runscope import (
     run_start,
     write_end,
 )
+from gwa.tools import Toolbox
+from gwa.tools.loading import open_toolbox
 from gwa.trace import Redactor, TraceWriter
 from gwa.types import RunId, Usage
 
@@ -71,6 +73,7 @@ class Execution:
         self.ws = ws
         self.plan = plan
         self.state = CycleState(temperature=ws.scenario.workspace.temperature)
+        self.toolbox: Toolbox | None = None
 
     def _trace(self) -> TraceWriter:
         plan, ws = self.plan, self.ws
@@ -181,7 +184,21 @@ class Execution:
         shared = ws.open_memory()
         if shared is not None:
             stack.callback(shared.close)
+        self.toolbox = await self._tools(stack, agents)
         return hub, shared, agents
+
+    async def _tools(self, stack: contextlib.AsyncExitStack, agents: list[Agent]) -> Toolbox | None:
+        """The run's tools (MCP servers connected on ``stack``), told to the agents allowed
+        them."""
+        ws = self.ws
+        if not ws.scenario.tools and not ws.tools:
+            return None
+        box = await open_toolbox(stack, ws.scenario, ws.base_dir, ws.tools)
+        specs = {a.name: a for a in ws.scenario.agents}
+        for agent in agents:
+            if isinstance(agent, LLMAgent) and agent.name in specs:
+                agent.tools = tuple(box.infos(specs[agent.name].tools))
+        return box
 
     def _begin(self, trace: TraceWriter, agents: list[Agent], shared: SharedMemory | None) -> None:
         """``run.start`` for a new run or a fork; for a run lost before its first checkpoint,
@@ -218,6 +235,7 @@ class Execution:
             )
         ctx = ws.context(plan.goal, agents, hub, trace, inbox, shared)
         ctx.checkpoint, ctx.decision = checkpointer, plan.decision
+        ctx.tools = self.toolbox
         state = self.state
         state.temperature = ctx.temperature.temperature()
         if ctx.scenario.drive is not None:

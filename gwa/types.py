@@ -66,6 +66,24 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolInfo:
+    """What an agent is told of a tool it may call: its name, what it does, its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    """JSON Schema of the arguments (an object)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A tool call proposed with a thought; the workspace runs it if the thought wins."""
+
+    tool: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A thought proposed by an agent, competing for the workspace."""
 
@@ -77,6 +95,8 @@ class Candidate:
     """How important the author thinks the thought is, 0..1."""
     final: bool = False
     """The author believes this thought answers the goal."""
+    action: Action | None = None
+    """A tool call the thought proposes (run by the workspace when the thought wins)."""
 
 
 @dataclass(frozen=True, slots=True)

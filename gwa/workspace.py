@@ -39,6 +39,7 @@ from gwa.resolve import Resolved, build_model, resolve_default
 from gwa.runs import CheckpointStore, open_store, owner_id
 from gwa.scenario import ModelSpec, Scenario, load_scenario
 from gwa.scenario.spec import fill_template
+from gwa.tools import Tool, as_tool
 from gwa.trace import Redactor, TraceWriter, secrets_from_env
 from gwa.types import RunId
 
@@ -83,6 +84,7 @@ class Workspace:
         tracer_provider: Any = None,
         meter_provider: Any = None,
         runs: str | Path | CheckpointStore | Literal[False] | None = None,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
     ) -> None:
         self.scenario = scenario
         self.base_dir = Path(base_dir) if base_dir is not None else None
@@ -102,11 +104,11 @@ class Workspace:
         self._listeners: list[Callable[[Event], None]] = []
         self._inbox: Inbox | None = None
         self._otlp = otlp
-        self._providers = (tracer_provider, meter_provider)
-        """OpenTelemetry: ``otlp`` (an endpoint) or the application's providers; see
-        `gwa.telemetry`. Never the global providers."""
+        self._providers = (tracer_provider, meter_provider)  # never the global providers
         self.model_choice: Resolved | None = None
         """The default model and why it was chosen (set once agents are built)."""
+        self.tools: list[Tool] = [as_tool(t) for t in tools]
+        """Tools registered in Python; agents name them in their ``tools:`` allowlist."""
         self.runs = runs
         """The checkpoint store (a path, a ``postgresql://`` URL, a store, or False for no
         checkpoints); None: ``$GWA_RUNS``, else ``.gwa/runs.sqlite``."""
@@ -132,6 +134,10 @@ class Workspace:
     def register_model(self, name: str, model: ChatModel) -> None:
         """Use ``model`` for agents whose ``model`` field is ``name`` (``default`` for all)."""
         self._models[name] = model
+
+    def register_tool(self, tool: Tool | Callable[..., Any]) -> None:
+        """Add a tool: a `gwa.tools.Tool`, or a function (its type hints give the schema)."""
+        self.tools.append(as_tool(tool))
 
     def register_agent(self, agent: Agent) -> None:
         """Add a custom agent (any object with ``name``, ``role`` and ``act``)."""

@@ -21,7 +21,7 @@ from gwa.cli import main
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
 SCENARIOS = HERE.parent / "gwa" / "scenarios"
-VOLATILE = ("ts", "run", "latency_ms", "duration_s")
+VOLATILE = ("ts", "run", "latency_ms", "duration_s", "ms")
 
 CASES: dict[str, list[str]] = {
     "brainstorm-replay": [
@@ -31,6 +31,12 @@ CASES: dict[str, list[str]] = {
         str(SCENARIOS / "cassettes" / "brainstorm.json"),
     ],
     "debate-replay": ["run", "debate", "--replay", str(SCENARIOS / "cassettes" / "debate.json")],
+    "bookkeeper-replay": [
+        "run",
+        "bookkeeper",
+        "--replay",
+        str(SCENARIOS / "cassettes" / "bookkeeper.json"),
+    ],
     "brainstorm-fake": ["run", "brainstorm", "--model", "fake"],
     "echo-chamber-fake": ["run", "echo-chamber", "--model", "fake", "--max-cycles", "12"],
     "idle-thinker-fake": ["run", "idle-thinker", "--model", "fake"],

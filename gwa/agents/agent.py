@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -12,7 +13,7 @@ from gwa.agents.models import ChatModel, ChatRequest
 from gwa.agents.prompts import render
 from gwa.agents.roles import OUTPUTS, CandidatesOut, Role, parse_output, request_schema
 from gwa.errors import ModelError, RoleOutputError
-from gwa.types import ChatMessage, Request, Usage
+from gwa.types import ChatMessage, Request, ToolInfo, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +86,16 @@ class LLMAgent:
         *,
         instruction: str | None = None,
         candidates: int = 1,
+        tools: Sequence[ToolInfo] = (),
     ) -> None:
         self._name = name
         self._role = role
         self.model = model
         self.instruction = instruction
         self.candidates = candidates
+        self.tools: tuple[ToolInfo, ...] = tuple(tools)
+        """Tools this agent may propose calls of (set by the workspace once a run lists
+        them); a generator's output schema then carries an ``action``."""
 
     @property
     def name(self) -> str:
@@ -115,7 +120,9 @@ class LLMAgent:
                 n_candidates=len(request.candidates),
                 n_items=self.candidates,
                 max_tokens=ctx.max_tokens,
+                tools=self.tools if self._role.output == "candidates" else (),
             ),
+            tools=self.tools if self._role.output == "candidates" else (),
         )
         start = time.perf_counter()
         try:
@@ -152,12 +159,17 @@ class LLMAgent:
     async def act(self, request: Request, ctx: AgentContext) -> BaseModel:
         """Prompt, parse, repair once, and return the validated output."""
         messages = render(
-            self._role, request, instruction=self.instruction, n_candidates=self.candidates
+            self._role,
+            request,
+            instruction=self.instruction,
+            n_candidates=self.candidates,
+            tools=self.tools if self._role.output == "candidates" else (),
         )
         n = len(request.candidates)
+        tools = self.tools or None
         text = await self._call(messages, request, ctx, 1)
         try:
-            out = parse_output(self._role.output, text, n_candidates=n)
+            out = parse_output(self._role.output, text, n_candidates=n, tools=tools)
         except RoleOutputError as first:
             repair = (
                 *messages,
@@ -169,7 +181,7 @@ class LLMAgent:
                 ),
             )
             text = await self._call(repair, request, ctx, 2)
-            out = parse_output(self._role.output, text, n_candidates=n)
+            out = parse_output(self._role.output, text, n_candidates=n, tools=tools)
         if isinstance(out, CandidatesOut) and len(out.candidates) > self.candidates:
             out = CandidatesOut(candidates=out.candidates[: self.candidates])
         return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from gwa.netguard import FORBID_ENV, guard_network, is_loopback, network_models_forbidden
-from gwa.types import ChatMessage, Usage
+from gwa.types import ChatMessage, ToolInfo, Usage
 
 __all__ = [
     "FORBID_ENV",
@@ -35,6 +35,9 @@ class ChatRequest:
     seed: int | None = None
     schema: dict[str, Any] | None = field(default=None, compare=False)
     """JSON Schema the output must follow; providers that can enforce it at generation time do."""
+    tools: tuple[ToolInfo, ...] = field(default=(), compare=False)
+    """Tools the output may propose a call of (also in ``schema``): a provider with native
+    function calling offers them as functions."""
 
     def key(self) -> str:
         """A stable digest of the request, used by record/replay cassettes."""

@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 from gwa.agents.roles import OUTPUTS, Role
-from gwa.types import ChatMessage, Phase, Request
+from gwa.types import Candidate, ChatMessage, Phase, Request, ToolInfo
 
 
-def system_prompt(role: Role, identity: str, instruction: str, n_candidates: int = 1) -> str:
-    """Identity ("core self"), the role's instruction and the exact output format."""
+def system_prompt(
+    role: Role,
+    identity: str,
+    instruction: str,
+    n_candidates: int = 1,
+    tools: Sequence[ToolInfo] = (),
+) -> str:
+    """Identity ("core self"), the role's instruction, the tools it may call, and the exact
+    output format."""
     parts = [identity.strip()] if identity.strip() else []
     parts.append(instruction.strip())
     if role.output == "candidates" and n_candidates > 1:
         parts.append(f"Propose exactly {n_candidates} different thoughts.")
-    parts.append(f"Reply with one JSON object only, like: {OUTPUTS[role.output].example}")
+    example = OUTPUTS[role.output].example
+    if role.output == "candidates" and tools:
+        parts.append(tools_prompt(tools))
+        example = (
+            '{"candidates": [{"text": "…", "salience": 0.7, "final": false, '
+            f'"action": {{"tool": "{tools[0].name}", "arguments": {{…}}}}}}]}}'
+        )
+    parts.append(f"Reply with one JSON object only, like: {example}")
     return "\n\n".join(parts)
+
+
+def tools_prompt(tools: Sequence[ToolInfo]) -> str:
+    """What a generator is told of its tools."""
+    lines = [
+        "You may act: give a thought an action (a tool and its arguments). If the thought "
+        "wins, the workspace runs the tool and you see its result as a NEW INPUT in the next "
+        'cycle. Use "action": null for a thought without one. Tools:'
+    ]
+    for t in tools:
+        props = ", ".join(
+            f"{name}: {spec.get('type', 'any')}"
+            for name, spec in dict(t.parameters.get("properties", {})).items()
+        )
+        lines.append(f"- {t.name}({props}): {t.description}")
+    return "\n".join(lines)
 
 
 def user_prompt(request: Request) -> str:
@@ -33,7 +66,9 @@ def user_prompt(request: Request) -> str:
         lines += [f"- ({m.id}) {m.text}" for m in b.memories]
     if request.phase in (Phase.REVIEW, Phase.SELECT) and request.candidates:
         lines.append("CANDIDATES:")
-        lines += [f"[{i}] ({c.agent}) {c.text}" for i, c in enumerate(request.candidates, 1)]
+        lines += [
+            f"[{i}] ({c.agent}) {c.text}{_action(c)}" for i, c in enumerate(request.candidates, 1)
+        ]
     if request.phase is Phase.SELECT and request.critiques:
         index = {c.id: i for i, c in enumerate(request.candidates, 1)}
         lines.append("CRITIQUES:")
@@ -47,12 +82,24 @@ def user_prompt(request: Request) -> str:
     return "\n".join(lines)
 
 
+def _action(c: Candidate) -> str:
+    if c.action is None:
+        return ""
+    args = json.dumps(c.action.arguments, ensure_ascii=False)
+    return f" [action: {c.action.tool} {args}]"
+
+
 def render(
-    role: Role, request: Request, *, instruction: str | None = None, n_candidates: int = 1
+    role: Role,
+    request: Request,
+    *,
+    instruction: str | None = None,
+    n_candidates: int = 1,
+    tools: Sequence[ToolInfo] = (),
 ) -> tuple[ChatMessage, ...]:
     """The chat messages for one agent's turn."""
     system = system_prompt(
-        role, request.broadcast.identity, instruction or role.instruction, n_candidates
+        role, request.broadcast.identity, instruction or role.instruction, n_candidates, tools
     )
     return (ChatMessage("system", system), ChatMessage("user", user_prompt(request)))
 

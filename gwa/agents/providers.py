@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, get_args
 
 from gwa.agents.models import ChatRequest, ChatResponse, estimate_tokens, guard_network
 from gwa.errors import ConfigError, ModelError, ModelTimeout, ModelUnavailable
-from gwa.types import Usage
+from gwa.types import ToolInfo, Usage
 
 StructuredOutput = Literal["auto", "none", "json_schema", "json_object"]
 """How a role's schema reaches an OpenAI-compatible server (see `OpenAIChatModel`)."""
@@ -40,6 +41,29 @@ def fits(text: str, schema: dict[str, Any]) -> bool:
     return isinstance(data, dict) and all(k in data for k in schema.get("required", []))
 
 
+def as_proposal(content: str, tool: str, arguments: str) -> str:
+    """A native function call as a generator's output: the thought (the content's own
+    proposal, or its prose, or a sentence naming the call) with the call as its action."""
+    try:
+        args = json.loads(arguments or "{}")
+    except ValueError:
+        args = {"_unparsed": arguments}
+    match = re.search(r"\{.*\}", content, re.DOTALL)
+    thought = content.strip()
+    try:
+        data = json.loads(match.group(0), strict=False) if match else None
+        if isinstance(data, dict):
+            thought = str(data["candidates"][0]["text"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        pass
+    if len(thought) < 12 or thought.startswith("{"):
+        thought = f"Call the tool {tool} to move toward the goal."
+    action = {"tool": tool, "arguments": args}
+    return json.dumps(
+        {"candidates": [{"text": thought, "salience": 0.5, "final": False, "action": action}]}
+    )
+
+
 class _Refused(Exception):
     """An endpoint refused a request (perhaps its response_format); another mode may work."""
 
@@ -63,6 +87,8 @@ class OpenAIChatModel:
 
     _learned: ClassVar[dict[tuple[str, str], str]] = {}
     """(base URL, model) → the structured-output mode that worked there."""
+    _native: ClassVar[dict[tuple[str, str], bool]] = {}
+    """(base URL, model) → whether it takes tools as functions (unknown: try)."""
 
     def __init__(
         self,
@@ -108,6 +134,11 @@ class OpenAIChatModel:
             kwargs["seed"] = request.seed
         modes = self._modes() if request.schema is not None else ["none"]
         spent = Usage()
+        if request.tools and request.schema is not None and self._native.get(self._key, True):
+            native = await self._native_call(kwargs, request)
+            if native is not None and fits(native.text, request.schema):
+                return native
+            spent += native.usage if native is not None else Usage()
         for i, mode in enumerate(modes):
             last = i == len(modes) - 1
             try:
@@ -125,6 +156,26 @@ class OpenAIChatModel:
             spent += usage  # the server ignored the format: try the next mode
         raise ModelError(f"{self.name}: no structured-output mode to try")  # unreachable
 
+    async def _native_call(
+        self, kwargs: dict[str, Any], request: ChatRequest
+    ) -> ChatResponse | None:
+        """Offer the tools as functions (native function calling); a call the model makes
+        becomes the proposal's action. None when the endpoint refuses tools (remembered)."""
+        if self.structured_output != "auto":
+            return None
+        try:
+            resp = await self._create(kwargs, request.schema, "tools", request.tools)
+        except _Refused:
+            self._native[self._key] = False
+            return None
+        message = resp.choices[0].message if resp.choices else None
+        text = (message.content or "") if message is not None else ""
+        calls = (message.tool_calls or []) if message is not None else []
+        if calls:
+            self._native[self._key] = True
+            text = as_proposal(text, calls[0].function.name, calls[0].function.arguments)
+        return ChatResponse(text=text, usage=self._usage(resp, text), model=self.name)
+
     @property
     def _key(self) -> tuple[str, str]:
         return (self.base_url or "https://api.openai.com/v1", self.model)
@@ -136,12 +187,28 @@ class OpenAIChatModel:
         learned = self._learned.get(self._key)
         return list(LADDER[LADDER.index(learned) :]) if learned else list(LADDER)
 
-    async def _create(self, kwargs: dict[str, Any], schema: Any, mode: str) -> Any:
-        """One chat-completions call with the ``response_format`` of ``mode``."""
+    async def _create(
+        self, kwargs: dict[str, Any], schema: Any, mode: str, tools: Sequence[ToolInfo] = ()
+    ) -> Any:
+        """One chat-completions call with the ``response_format`` of ``mode`` (``tools``:
+        the tools as functions instead)."""
         import openai
 
         call = dict(kwargs)
-        if mode == "json_schema":
+        if mode == "tools":
+            call["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.parameters,
+                    },
+                }
+                for t in tools
+            ]
+            call["tool_choice"] = "auto"
+        elif mode == "json_schema":
             call["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": schema},

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gwa.errors import RoleOutputError
-from gwa.types import Phase
+from gwa.types import Phase, ToolInfo
 
 OutputKind = Literal["queries", "candidates", "critiques", "choice", "response", "summary"]
 
@@ -68,6 +70,14 @@ class QueriesOut(_Out):
     queries: list[str] = Field(min_length=1, max_length=3)
 
 
+class ActionOut(_Out):
+    """A tool call proposed with a thought."""
+
+    model_config = ConfigDict(title="Action", extra="ignore", frozen=True)
+    tool: str = Field(min_length=1)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
 class CandidateOut(_Out):
     """One proposed thought."""
 
@@ -75,6 +85,7 @@ class CandidateOut(_Out):
     text: str = Field(min_length=1, max_length=2000)
     salience: float = Field(default=0.5, ge=0.0, le=1.0)
     final: bool = False
+    action: ActionOut | None = None
 
     @field_validator("text")
     @classmethod
@@ -191,8 +202,37 @@ def _string_budget(kind: str, n_candidates: int, n_items: int) -> int:
     return {"queries": 3, "candidates": n_items, "critiques": max(1, n_candidates)}.get(kind, 1)
 
 
+def action_schema(tools: Sequence[ToolInfo]) -> dict[str, Any]:
+    """The ``action`` of a proposal: null, or one of the tools with arguments fitting its
+    schema (so a constrained model can only propose valid calls)."""
+    calls = [
+        _obj("Action", tool={"type": "string", "enum": [t.name]}, arguments=t.parameters)
+        for t in tools
+    ]
+    return {"anyOf": [{"type": "null"}, *calls]}
+
+
+def _candidates(text: dict[str, Any], n: int, tools: Sequence[ToolInfo]) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "text": text,
+        "salience": {"type": "number", "enum": _SALIENCE},
+        "final": {"type": "boolean"},
+    }
+    if tools:
+        fields["action"] = action_schema(tools)
+    item = _obj("Candidate", **fields)
+    return _obj(
+        "Candidates", candidates={"type": "array", "items": item, "minItems": n, "maxItems": n}
+    )
+
+
 def request_schema(
-    kind: str, *, n_candidates: int = 0, n_items: int = 1, max_tokens: int | None = None
+    kind: str,
+    *,
+    n_candidates: int = 0,
+    n_items: int = 1,
+    max_tokens: int | None = None,
+    tools: Sequence[ToolInfo] = (),
 ) -> dict[str, Any]:
     """The tight JSON Schema for one request: candidate numbers as enums of 1..n, scores as
     −5..+5, exactly ``n_items`` generated thoughts, and strings short enough that the whole
@@ -213,14 +253,7 @@ def request_schema(
         items = {"type": "array", "items": _text(100), "minItems": 1, "maxItems": 3}
         return _obj("Queries", queries=items)
     if kind == "candidates":
-        item = _obj(
-            "Candidate",
-            text=_text(400, MIN_THOUGHT_CHARS),
-            salience={"type": "number", "enum": _SALIENCE},
-            final={"type": "boolean"},
-        )
-        arr = {"type": "array", "items": item, "minItems": n_items, "maxItems": n_items}
-        return _obj("Candidates", candidates=arr)
+        return _candidates(_text(400, MIN_THOUGHT_CHARS), n_items, tools)
     if kind == "critiques":
         item = _obj(
             "Critique",
@@ -314,10 +347,31 @@ def _extract_json(text: str) -> Any:
     return json.loads(text[start : end + 1], strict=False)
 
 
-def parse_output(kind: str, text: str, *, n_candidates: int = 0) -> _Out:
+def check_actions(out: CandidatesOut, tools: Sequence[ToolInfo]) -> None:
+    """Every proposed action names one of ``tools`` with arguments its schema accepts;
+    `RoleOutputError` saying which does not (the agent's repair attempt gets the reason)."""
+    by_name = {t.name: t for t in tools}
+    for c in out.candidates:
+        if c.action is None:
+            continue
+        tool = by_name.get(c.action.tool)
+        if tool is None:
+            names = ", ".join(by_name) or "none"
+            raise RoleOutputError(f"action names tool {c.action.tool!r}; the tools are: {names}")
+        try:
+            jsonschema.validate(c.action.arguments, tool.parameters)
+        except jsonschema.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.absolute_path) or "arguments"
+            raise RoleOutputError(f"action {tool.name}: {where}: {exc.message}") from None
+
+
+def parse_output(
+    kind: str, text: str, *, n_candidates: int = 0, tools: Sequence[ToolInfo] | None = None
+) -> _Out:
     """Parse a model's text as the output of ``kind``; raise `RoleOutputError` saying why not.
 
-    For critiques and choices, candidate numbers must lie in 1..n_candidates.
+    For critiques and choices, candidate numbers must lie in 1..n_candidates; with
+    ``tools``, a proposal's action must name one and fit its argument schema.
     """
     spec = OUTPUTS[kind]
     try:
@@ -336,6 +390,8 @@ def parse_output(kind: str, text: str, *, n_candidates: int = 0) -> _Out:
         numbers = [c.candidate for c in out.critiques]
     elif isinstance(out, ChoiceOut):
         numbers = [out.winner]
+    if isinstance(out, CandidatesOut) and tools is not None:
+        check_actions(out, tools)
     bad = [i for i in numbers if n_candidates and i > n_candidates]
     if bad:
         raise RoleOutputError(

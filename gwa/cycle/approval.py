@@ -10,12 +10,16 @@ or ``gwa runs approve|reject``) is applied by `settle`.
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import replace
 from typing import Any
 
+from gwa.cycle.act import candidate_from, run_action, settle_result
 from gwa.cycle.context import CycleContext
 from gwa.cycle.state import CycleState, Decision, Status
 from gwa.cycle.update import offer
 from gwa.events import MemoryReject, ResponseGiven, RunPause, RunResume
+from gwa.types import Action
 
 Stop = tuple[Status, str]
 
@@ -84,6 +88,8 @@ async def settle(ctx: CycleContext, state: CycleState) -> Stop | None:
     stop = None
     if pending["point"] == "respond":
         stop = await _answer(ctx, state, pending, decision)
+    elif pending["point"] == "tool":
+        await _tool(ctx, state, pending, decision)
     else:
         await _inputs(ctx, state, decision)
     ask_admit(ctx, state)
@@ -105,6 +111,25 @@ async def _answer(
     if ctx.scenario.workspace.idle.enabled:
         return None
     return "answered", "approved by a person" if d.verdict == "approve" else "edited by a person"
+
+
+async def _tool(ctx: CycleContext, state: CycleState, pending: dict[str, Any], d: Decision) -> None:
+    """Approved: the call runs (``edit``: with the person's JSON arguments); rejected: its
+    result says so."""
+    c = candidate_from(pending["candidate"])
+    if d.verdict == "reject":
+        call = f"t{state.cycle}.0"
+        reason = f"rejected by a person{': ' + d.text if d.text else ''}"
+        settle_result(ctx, state, c, call, False, reason, 0.0)
+        return
+    if d.verdict == "edit" and d.text and c.action is not None:
+        try:
+            arguments = json.loads(d.text)
+        except ValueError:
+            arguments = None
+        if isinstance(arguments, dict):
+            c = replace(c, action=Action(c.action.tool, arguments))
+    await run_action(ctx, state, c, 0)
 
 
 async def _inputs(ctx: CycleContext, state: CycleState, d: Decision) -> None:

@@ -23,6 +23,7 @@ from gwa.events import AgentAbsent, AgentError, AgentJoin, ModelCall
 from gwa.hub import Hub, Reply
 from gwa.memory import AdmissionSink, Retriever, WorkingMemory
 from gwa.scenario import AgentSpec, Scenario
+from gwa.tools import Toolbox
 from gwa.trace import TraceWriter
 from gwa.types import Phase, Request, RunId, Usage
 
@@ -49,6 +50,8 @@ class CycleContext:
     """Called at the end of every cycle (the run's checkpointer), after any answer."""
     decision: Decision | None = None
     """A person's answer to the question a resumed run paused on."""
+    tools: Toolbox | None = None
+    """The run's tools (None: no agent can act)."""
     by_phase: dict[Phase, list[Agent]] = field(init=False)
     specs: dict[str, AgentSpec] = field(init=False)
 

@@ -6,7 +6,7 @@ from gwa.agents.roles import CandidatesOut, CritiquesOut
 from gwa.cycle.context import CycleContext
 from gwa.cycle.state import CycleState
 from gwa.events import CritiqueGiven, Proposal
-from gwa.types import Broadcast, Candidate, Critique, Phase, Request
+from gwa.types import Action, Broadcast, Candidate, Critique, Phase, Request
 
 
 async def deliberate(
@@ -26,18 +26,22 @@ async def propose(ctx: CycleContext, state: CycleState, b: Broadcast) -> list[Ca
     for agent, out in await ctx.ask(state, Phase.PROPOSE, request, agents, CandidatesOut):
         for c in out.candidates:
             cid = f"c{b.cycle}.{len(candidates) + 1}"
-            cand = Candidate(cid, agent.name, c.text, c.salience, c.final)
+            action = Action(c.action.tool, dict(c.action.arguments)) if c.action else None
+            cand = Candidate(cid, agent.name, c.text, c.salience, c.final, action)
             candidates.append(cand)
-            ctx.trace.emit(
-                Proposal(
-                    cycle=b.cycle,
-                    agent=agent.name,
-                    candidate=cand.id,
-                    text=cand.text,
-                    salience=cand.salience,
-                    final=cand.final,
-                )
+            proposal = Proposal(
+                cycle=b.cycle,
+                agent=agent.name,
+                candidate=cand.id,
+                text=cand.text,
+                salience=cand.salience,
+                final=cand.final,
             )
+            if action is not None:
+                proposal = proposal.model_copy(
+                    update={"action": {"tool": action.tool, "arguments": action.arguments}}
+                )
+            ctx.trace.emit(proposal)
     return candidates
 
 

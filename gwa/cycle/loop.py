@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import asdict
 
 from gwa.agents.roles import ResponseOut
+from gwa.cycle.act import act, describe
 from gwa.cycle.approval import ask, ask_admit, await_person, give, save, settle
 from gwa.cycle.compete import compete
 from gwa.cycle.context import CycleContext
@@ -21,11 +23,17 @@ Stop = tuple[Status, str]
 
 
 async def run_cycle(ctx: CycleContext, state: CycleState) -> Selection:
-    """One whole cycle (``state.cycle`` is the cycle to run)."""
+    """One whole cycle (``state.cycle`` is the cycle to run); the winner's action runs
+    unless it answers (one that needs a person's approval pauses the run)."""
     b = await perceive(ctx, state)
     candidates, critiques = await deliberate(ctx, state, b)
     selection = await compete(ctx, state, b, candidates, critiques)
     await update(ctx, state, b, selection, candidates, critiques)
+    if selection.tag != "RESPOND":
+        waiting = await act(ctx, state, selection, candidates)
+        if waiting is not None and waiting.action is not None:
+            what = describe(waiting.action)
+            ask(ctx, state, "tool", f"Run {what}?", what, candidate=asdict(waiting))
     regulate(ctx, state, selection.winner)
     return selection
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
+from gwa.cycle.act import candidate_from
 from gwa.cycle.context import CycleContext
 from gwa.cycle.state import CycleState, Provenance
 from gwa.memory import AdmissionCandidate, Signals
-from gwa.types import Candidate, Stateful, Usage, WorkingEntry
+from gwa.types import Stateful, Usage, WorkingEntry
 
 
 def state_to_dict(state: CycleState) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def state_from_dict(data: dict[str, Any]) -> CycleState:
     """The `CycleState` `state_to_dict` wrote."""
     d = dict(data)
     d["usage"] = Usage(*d["usage"])
-    d["last_winner"] = Candidate(**d["last_winner"]) if d["last_winner"] else None
+    d["last_winner"] = candidate_from(d["last_winner"]) if d["last_winner"] else None
     d["provenance"] = {k: _provenance(v) for k, v in d["provenance"].items()}
     d["held"] = [_candidate(c) for c in d.get("held", [])]
     return CycleState(**d)

@@ -74,6 +74,8 @@ class CycleState:
     """The question a paused run waits on (``point``, ``question``, ``text`` …)."""
     held: list[AdmissionCandidate] = field(default_factory=list)
     """Inputs held back from long-term memory until a person approves them."""
+    tool_calls: int = 0
+    """Tool calls made so far (the run's budget counts them)."""
 
     def outcome(self, status: Status, reason: str, duration_s: float) -> Outcome:
         """How the run ended, from what the cycles left here."""

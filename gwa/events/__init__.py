@@ -57,6 +57,8 @@ from gwa.events.kinds import (
     RunStart,
     SelectionInhibit,
     SelectionMade,
+    ToolCalled,
+    ToolResult,
 )
 
 KINDS: dict[str, type[Event]] = {
@@ -86,6 +88,8 @@ KINDS: dict[str, type[Event]] = {
         DriveUpdate,
         DeadlockSeen,
         ResponseGiven,
+        ToolCalled,
+        ToolResult,
         CheckpointSaved,
         RunResume,
         RunPause,
@@ -187,6 +191,8 @@ __all__ = [
     "RunStart",
     "SelectionInhibit",
     "SelectionMade",
+    "ToolCalled",
+    "ToolResult",
     "bus_event",
     "parse_event",
     "to_record",

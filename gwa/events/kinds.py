@@ -137,6 +137,8 @@ class Proposal(Event):
     text: str
     salience: float
     final: bool
+    action: dict[str, Any] | None = None
+    """A proposed tool call: ``{"tool": …, "arguments": {…}}``."""
 
 
 class CritiqueGiven(Event):
@@ -308,3 +310,28 @@ class RunPause(Event):
     """What the person is asked."""
     text: str
     """What awaits approval (the answer, or the input to be stored)."""
+
+
+class ToolCalled(Event):
+    """The workspace runs a tool a winning thought proposed."""
+
+    event: Literal["tool.call"] = "tool.call"
+    call: str
+    """``t<cycle>.<n>``: pairs the call with its result."""
+    tool: str
+    arguments: dict[str, Any]
+    candidate: str
+    """The thought that proposed it."""
+
+
+class ToolResult(Event):
+    """What a tool call returned, or why it failed (then ``ok`` is false): the next cycle
+    perceives it as an input from ``tool:<name>``."""
+
+    event: Literal["tool.result"] = "tool.result"
+    call: str
+    tool: str
+    ok: bool
+    result: str | None = None
+    error: str | None = None
+    ms: float

@@ -2,6 +2,7 @@
 errors (`loader`)."""
 
 from gwa.agents.roles import OUTPUTS
+from gwa.scenario.acting import ApprovalSpec, McpSpec, ToolSpec
 from gwa.scenario.loader import (
     builtin_scenarios,
     load_scenario,
@@ -11,7 +12,6 @@ from gwa.scenario.loader import (
 from gwa.scenario.preflight import preflight
 from gwa.scenario.spec import (
     AgentSpec,
-    ApprovalSpec,
     DeadlockSpec,
     DriveSpec,
     IdleSpec,
@@ -32,12 +32,14 @@ __all__ = [
     "DeadlockSpec",
     "DriveSpec",
     "IdleSpec",
+    "McpSpec",
     "MemorySpec",
     "ModelSpec",
     "RoleSpec",
     "Scenario",
     "SelectionSpec",
     "TelemetrySpec",
+    "ToolSpec",
     "TraceSpec",
     "WorkspaceSpec",
     "builtin_scenarios",

@@ -6,8 +6,6 @@ import string
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     field_validator,
@@ -15,16 +13,10 @@ from pydantic import (
 )
 
 from gwa.agents.roles import BUILTIN_ROLES, OutputKind
+from gwa.scenario.acting import ApprovalSpec, ToolSpec
+from gwa.scenario.base import _Spec
 
 Path_ = tuple[str | int, ...]
-
-
-class _Spec(BaseModel):
-    # strict: YAML gives native types, so nothing needs coercing, and `max_cycles: true` or
-    # `temperature: "hot"` must be errors, not 1 and a crash.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, use_attribute_docstrings=True, strict=True
-    )
 
 
 class ModelSpec(_Spec):
@@ -80,6 +72,9 @@ class AgentSpec(_Spec):
     """Limits within which this agent's temperature is kept."""
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
     """Overrides workspace.max_tokens for this agent."""
+    tools: list[str] = Field(default_factory=list)
+    """Tools this agent may propose calls of (names from ``tools:``; ``"*"``: all). Only
+    generators propose actions."""
 
 
 class RoleSpec(_Spec):
@@ -145,6 +140,11 @@ class WorkspaceSpec(_Spec):
     seed: int | None = 0
     """Seed passed to models that support one (null: unseeded)."""
     idle: IdleSpec = IdleSpec()
+    tool_calls: int = Field(default=20, ge=0)
+    """Tool calls allowed per run (past it a call is refused, as a traced result)."""
+    actions_per_cycle: int = Field(default=1, ge=1, le=8)
+    """Actions run per cycle: the winner's, and, above 1, those of the next best proposals
+    (concurrently)."""
 
 
 class DeadlockSpec(_Spec):
@@ -315,22 +315,6 @@ class TelemetrySpec(_Spec):
     Arize Phoenix)."""
 
 
-class ApprovalSpec(_Spec):
-    """Points where the run stops and asks a person (``gwa runs approve|reject``,
-    ``ws.resume(run, decision)`` or an ``approve``/``reject`` message on the run's control
-    topic continue it)."""
-
-    respond: bool = False
-    """Before an answer is given: approve it, edit it, or reject it (the run thinks on, the
-    reason given as an input)."""
-    admit_inputs: bool = False
-    """Before an input (untrusted by default) enters long-term memory: approve (it is offered
-    to admission like any candidate) or reject (it is never stored)."""
-    wait_s: float = Field(default=0.0, ge=0.0, le=86400.0)
-    """How long a paused run waits, alive, for a decision on its control topic before it
-    stops as ``paused`` (0: it stops at once; resume it later)."""
-
-
 class Scenario(_Spec):
     """A GWA scenario: the swarm, its models and how the workspace cycles."""
 
@@ -361,6 +345,8 @@ class Scenario(_Spec):
     """OpenTelemetry export (omit it: nothing is sent unless the environment asks)."""
     approval: ApprovalSpec = ApprovalSpec()
     """Where a person approves before the run goes on (none by default)."""
+    tools: list[ToolSpec] = Field(default_factory=list)
+    """Tools the agents may call (each agent's ``tools:`` says which)."""
     _from_env: frozenset[str] = PrivateAttr(default=frozenset())
 
     @property

@@ -14,8 +14,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from gwa.agents.models import ChatRequest, is_loopback
 from gwa.agents.providers import LangChainChatModel, OpenAIChatModel
+from gwa.agents.roles import parse_output, request_schema
 from gwa.errors import ModelError, ModelUnavailable, NetworkModelForbidden
-from gwa.types import ChatMessage
+from gwa.types import ChatMessage, ToolInfo
 
 REQUEST = ChatRequest((ChatMessage("user", "hi"),), temperature=0.3, max_tokens=20, seed=7)
 SECRET = "sk-test-abcdefghijklmnopqrstuvwxyz"
@@ -217,3 +218,71 @@ async def test_structured_output_from_the_environment(monkeypatch: pytest.Monkey
         structured_output_from_env()
     monkeypatch.delenv("GWA_STRUCTURED_OUTPUT")
     assert structured_output_from_env() == "auto"
+
+
+CALC = ToolInfo(
+    "calculate",
+    "Evaluate arithmetic.",
+    {
+        "type": "object",
+        "properties": {"expression": {"type": "string"}},
+        "required": ["expression"],
+    },
+)
+WITH_TOOLS = ChatRequest(
+    (ChatMessage("user", "add them"),),
+    schema=request_schema("candidates", tools=[CALC]),
+    tools=(CALC,),
+)
+
+
+def _tool_call(name: str, arguments: str, content: str | None = None) -> dict[str, Any]:
+    body = _completion(content or "")
+    body["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": content,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": name, "arguments": arguments}}
+        ],
+    }
+    return body
+
+
+async def test_native_function_calling_turns_a_call_into_the_proposals_action() -> None:
+    """The tools go to the endpoint as functions; the model's call becomes a valid proposal
+    with that action, and the agent's parser accepts it."""
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return httpx2.Response(200, json=_tool_call("calculate", '{"expression": "2+2"}'))
+
+    model = _auto_model(handler, "http://127.0.0.1:9/native-ok/v1")
+    response = await model.complete(WITH_TOOLS)
+    assert seen[0]["tools"][0]["function"]["name"] == "calculate"
+    assert seen[0]["tool_choice"] == "auto"
+    out = parse_output("candidates", response.text, tools=[CALC])
+    action = out.candidates[0].action  # type: ignore[attr-defined]
+    assert (action.tool, action.arguments) == ("calculate", {"expression": "2+2"})
+
+
+async def test_an_endpoint_without_function_calling_gets_the_schema_and_is_remembered() -> None:
+    """Tools refused (400): the schema goes as response_format, and the next request skips
+    the functions."""
+    calls: list[bool] = []
+    proposal = json.dumps(
+        {"candidates": [{"text": "Compute it with the tool.", "salience": 0.5, "final": False,
+                         "action": {"tool": "calculate", "arguments": {"expression": "2+2"}}}]}
+    )  # fmt: skip
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        calls.append("tools" in body)
+        if "tools" in body:
+            return httpx2.Response(400, json={"error": {"message": "tools unsupported"}})
+        return httpx2.Response(200, json=_completion(proposal))
+
+    base = "http://127.0.0.1:9/native-refused/v1"
+    assert (await _auto_model(handler, base).complete(WITH_TOOLS)).text == proposal
+    await _auto_model(handler, base).complete(WITH_TOOLS)
+    assert calls == [True, False, False]

@@ -158,13 +158,13 @@ async function renderDetail() {
   $("proposals").tBodies[0].replaceChildren(...events.filter((e) => e.event === "proposal").map((p) => {
     const crit = critiques.filter((k) => k.candidate === p.candidate).map((k) => `${k.agent}: ${k.score > 0 ? "+" : ""}${k.score} ${k.reason || ""}`).join("\n");
     const row = el("tr", { "data-candidate": p.candidate },
-      el("td", { text: p.candidate }), el("td", { text: str(p.agent) }), el("td", { class: "thought", text: p.text }),
+      el("td", { text: p.candidate }), el("td", { text: str(p.agent) }), el("td", { class: "thought", text: p.text + (p.action ? `  ⟶ ${p.action.tool} ${JSON.stringify(p.action.arguments)}` : "") }),
       el("td", { class: "thought", text: crit || "–" }), el("td", { text: str(scores[p.candidate]) }),
       el("td", { text: p.candidate === selection.winner ? `winner ${selection.tag}` : "" }));
     if (p.candidate === selection.winner) row.classList.add("winner");
     return row;
   }));
-  $("events").replaceChildren(...events.filter(eventVisible).map((e) => el("li", { class: e.event === "agent.error" ? "error" : "" },
+  $("events").replaceChildren(...events.filter(eventVisible).map((e) => el("li", { class: e.event === "agent.error" || (e.event === "tool.result" && !e.ok) ? "error" : "" },
     el("span", { class: "kind", text: e.event }), e.agent ? `${e.agent}  ` : "", eventText(e))));
   renderTimeline();
   renderChart();
