@@ -87,6 +87,7 @@ bench: setup $(PHOENIX)
 	$(BIN)/python bench/checkpoint.py
 	$(BIN)/python bench/soak.py --mqtt
 	$(BIN)/python bench/tools.py
+	$(BIN)/python bench/serve.py
 
 # Re-record the shipped cassettes from the real local model (after changing prompts or schemas).
 cassettes: setup-local

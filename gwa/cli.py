@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from gwa import cli_runs, cli_trace
+from gwa import cli_runs, cli_serve, cli_trace
 from gwa._version import __version__
 from gwa.broadcast import Bus
 from gwa.cli_memory import add_commands as add_memory_commands
@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_memory_commands(sub)
     cli_runs.add_commands(sub)
+    cli_serve.add_commands(sub)
     sub.add_parser("scenarios", help="list the shipped scenarios")
     cli_trace.add_commands(sub)
     return p
@@ -137,7 +138,10 @@ def _agent_parser(sub: Any) -> None:
 
 def _view_parser(sub: Any) -> None:
     view = sub.add_parser("view", help="open a trace in the viewer (a local web page)")
-    view.add_argument("trace", type=Path)
+    view.add_argument("trace", type=Path, nargs="?", help="a trace file (or --serve URL)")
+    view.add_argument(
+        "--serve", metavar="URL", help="open the live console of a `gwa serve` (GWA_SERVE_TOKEN)"
+    )
     view.add_argument("--compare", type=Path, help="a second trace to show side by side")
     view.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
     view.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
@@ -327,6 +331,10 @@ def _cmd_view(args: argparse.Namespace) -> int:
     from gwa.viewer import Viewer, make_server
     from gwa.viewer.server import address
 
+    if args.serve:
+        return cli_serve.open_console(args.serve, args.no_browser)
+    if args.trace is None:
+        raise ConfigError("give a trace file to view, or --serve URL for a live console")
     for path in (args.trace, args.compare):
         if path is not None and not path.is_file():
             raise ConfigError(f"{path}: trace file not found")
@@ -368,6 +376,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "scenarios": _cmd_scenarios,
     "trace": cli_trace.cmd_trace,
     "runs": cli_runs.cmd_runs,
+    "serve": cli_serve.cmd_serve,
 }
 
 

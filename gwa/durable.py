@@ -110,6 +110,8 @@ class RunPlan:
     overrides: dict[str, str] = field(default_factory=dict)
     decision: Decision | None = None
     """A person's answer to the question the run paused on."""
+    inputs: tuple[tuple[str, str], ...] = ()
+    """(text, origin) perceived in the first cycle (earlier turns of a conversation)."""
     facts: dict[str, Any] = field(default_factory=dict)
     """What the stored run was started with (`RunInfo.facts`)."""
     traced: int | None = None

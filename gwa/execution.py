@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gwa.agents.agent import Agent, LLMAgent
 from gwa.agents.cassette import Cassette, RecordingModel
-from gwa.broadcast import LocalBus, Sender, Topics
+from gwa.broadcast import Envelope, LocalBus, Sender, Topics
 from gwa.cycle import CycleState, Inbox, Outcome, Status, run_cycles
 from gwa.durable import (
     Checkpointer,
@@ -100,6 +100,8 @@ class Execution:
             trace.listeners.append(exporting)
         inbox = Inbox(ws._bus or LocalBus(), Topics(plan.run), Sender("workspace-control"))
         ws._inbox = inbox
+        for text, origin in plan.inputs:
+            inbox.receive(text, origin=origin)
         try:
             outcome = await self._scoped(agents, trace, inbox)
         finally:
@@ -200,6 +202,21 @@ class Execution:
                 agent.tools = tuple(box.infos(specs[agent.name].tools))
         return box
 
+    async def _tokens(self, stack: contextlib.AsyncExitStack, inbox: Inbox) -> bool:
+        """Forward the agents' output pieces to the token listeners (if there are any)."""
+        listeners = list(self.ws.token_listeners)
+        if not listeners:
+            return False
+
+        async def forward(envelope: Envelope) -> None:
+            agent, text = str(envelope.payload.get("agent")), str(envelope.payload.get("text"))
+            for listener in listeners:
+                listener(agent, text)
+
+        handle = inbox.bus.handle(inbox.topics.tokens, forward)
+        stack.push_async_callback(handle.cancel)
+        return True
+
     def _begin(self, trace: TraceWriter, agents: list[Agent], shared: SharedMemory | None) -> None:
         """``run.start`` for a new run or a fork; for a run lost before its first checkpoint,
         ``run.resume`` from cycle 0 and its memories removed first."""
@@ -236,6 +253,8 @@ class Execution:
         ctx = ws.context(plan.goal, agents, hub, trace, inbox, shared)
         ctx.checkpoint, ctx.decision = checkpointer, plan.decision
         ctx.tools = self.toolbox
+        if await self._tokens(stack, inbox):
+            ctx.stream = self.ws.stream_when or (lambda: True)
         state = self.state
         state.temperature = ctx.temperature.temperature()
         if ctx.scenario.drive is not None:

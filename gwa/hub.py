@@ -81,6 +81,11 @@ class AgentRunner:
         ctx = AgentContext(max_tokens=payload["max_tokens"][name], seed=payload.get("seed"))
         reply: dict[str, Any] = {"request_id": payload["request_id"], "agent": name}
         timeout = float(payload["timeout_s"])
+        pump = (
+            self._stream(ctx, payload["request_id"], envelope.cycle)
+            if payload.get("stream")
+            else None
+        )
         try:
             async with asyncio.timeout(timeout):
                 raw = await self.agent.act(request, ctx)
@@ -94,9 +99,44 @@ class AgentRunner:
             raise
         except BaseException as exc:  # an agent's bug is traced as its failure, not the run's
             reply.update(ok=False, error_type=f"crash:{type(exc).__name__}", error=str(exc))
+        finally:
+            if pump is not None:
+                await pump.close()
         reply["calls"] = [asdict(c) for c in ctx.calls]
         envelope = self._sender.envelope(self._topics.proposal, "reply", reply, envelope.cycle)
         await self._bus.publish(envelope)
+
+    def _stream(self, ctx: AgentContext, request_id: str, cycle: int | None) -> _Pump:
+        """Publish the turn's output text, piece by piece, on the tokens topic (in order)."""
+        pump = _Pump(
+            self._bus, self._sender, self._topics.tokens, self.agent.name, request_id, cycle
+        )
+        ctx.on_text = pump.put
+        return pump
+
+
+class _Pump:
+    """Publishes text pieces in the order they come, from a queue (callers do not wait)."""
+
+    def __init__(
+        self, bus: Bus, sender: Sender, topic: str, agent: str, request_id: str, cycle: int | None
+    ) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(bus, sender, topic, agent, request_id, cycle))
+
+    def put(self, text: str) -> None:
+        self._queue.put_nowait(text)
+
+    async def _run(
+        self, bus: Bus, sender: Sender, topic: str, agent: str, request_id: str, cycle: int | None
+    ) -> None:
+        while (text := await self._queue.get()) is not None:
+            payload = {"agent": agent, "request_id": request_id, "text": text}
+            await bus.publish(sender.envelope(topic, "token", payload, cycle))
+
+    async def close(self) -> None:
+        self._queue.put_nowait(None)
+        await self._task
 
 
 class RemoteAgent:
@@ -181,9 +221,11 @@ class Hub:
         *,
         timeout_s: float,
         seed: int | None,
+        stream: bool = False,
     ) -> dict[str, Reply]:
         """Ask ``agents`` (name → (temperature, max_tokens)) to act; return the replies that
-        came before the deadline, by agent."""
+        came before the deadline, by agent (``stream``: they publish their output text on the
+        tokens topic as it is generated)."""
         pending = _Pending(set(agents))
         self._pending[request_id] = pending
         payload = {
@@ -195,6 +237,8 @@ class Hub:
             "seed": seed,
             "request": REQUEST.dump_python(request, mode="json"),
         }
+        if stream:
+            payload["stream"] = True
         envelope = self.sender.envelope(
             self._topics.broadcast, "request", payload, request.broadcast.cycle
         )

@@ -102,6 +102,8 @@ class Workspace:
         _check_remote(scenario, self.remote_agents, bus)
         self._options = _Options(trace_path=_where(trace_path), memory_path=_where(memory_path))
         self._listeners: list[Callable[[Event], None]] = []
+        self.token_listeners: list[Callable[[str, str], None]] = []
+        self.stream_when: Callable[[], bool] | None = None  # with token listeners: stream now?
         self._inbox: Inbox | None = None
         self._otlp = otlp
         self._providers = (tracer_provider, meter_provider)  # never the global providers
@@ -151,6 +153,12 @@ class Workspace:
         """Call ``listener`` with every trace event (a typed `gwa.events.Event`) as it is
         written."""
         self._listeners.append(listener)
+
+    def add_token_listener(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(agent, text)`` with each piece of every agent's output as it is
+        generated, in the runs started from now on (models that stream: the embedded model,
+        the fake; others give their output whole). Tokens are not traced."""
+        self.token_listeners.append(listener)
 
     def remove_listener(self, listener: Callable[[Event], None]) -> None:
         """Stop calling ``listener`` for the runs started from now on."""
@@ -235,10 +243,12 @@ class Workspace:
         *,
         resume: str | None = None,
         decision: Decision | str | None = None,
+        inputs: Sequence[tuple[str, str]] = (),
     ) -> RunResult:
         """Cycle until an answer or a stop condition; return how it ended. ``resume`` (a run
         id or ``last``) continues a stored run from its last checkpoint instead; a paused one
-        needs the ``decision`` it waits for (see `resume`)."""
+        needs the ``decision`` it waits for (see `resume`). ``inputs`` ((text, origin)
+        pairs) are perceived in the first cycle."""
         store = self.checkpoint_store()
         if resume is not None:
             if store is None:
@@ -251,7 +261,7 @@ class Workspace:
                 "no goal: give one to run(goal) / --goal, or set goal in the scenario"
             )
         run = RunId(time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3))
-        return await self._execute(RunPlan(run, goal))
+        return await self._execute(RunPlan(run, goal, inputs=tuple(inputs)))
 
     async def resume(self, run: str, decision: Decision | str) -> RunResult:
         """Continue a paused run with a person's decision: ``"approve"``, ``"reject"``,
@@ -264,6 +274,12 @@ class Workspace:
         if self._inbox is None:
             raise ConfigError("the workspace is not running; to answer a stopped run use resume()")
         await self._inbox.decide(Decision.parse(decision))
+
+    async def set_idle(self, enabled: bool) -> None:
+        """Switch idle thinking of the running run (keep cycling after an answer, or not)."""
+        if self._inbox is None:
+            raise ConfigError("the workspace is not running")
+        await self._inbox.set_idle(enabled)
 
     async def fork(
         self,

@@ -165,3 +165,28 @@ async def test_auto_structured_output_finds_the_servers_format(
     records = list(read_trace(trace_file))
     assert [r for r in records if r.event == "agent.error"] == []
     assert all(r.field("attempt") == 1 for r in records if r.event == "model.call")
+
+
+async def test_the_embedded_model_streams_its_constrained_output() -> None:
+    """With ``on_text`` the pieces arrive as they are generated (one per token), join to the
+    returned text (valid under the grammar), and the prompt is counted as without streaming."""
+    from gwa.agents.models import ChatRequest
+    from gwa.agents.roles import parse_output, request_schema
+    from gwa.types import ChatMessage
+
+    model = LocalChatModel.shared()
+    messages = (
+        ChatMessage("system", "Propose one thought as JSON."),
+        ChatMessage("user", "GOAL: name a park"),
+    )
+    schema = request_schema("candidates", max_tokens=96)
+    whole = await model.complete(ChatRequest(messages, 0.7, 96, 5, schema))
+    pieces: list[str] = []
+    streamed = await model.complete(
+        ChatRequest(messages, 0.7, 96, 5, schema, on_text=pieces.append)
+    )
+    assert len(pieces) > 5
+    assert "".join(pieces) == streamed.text
+    assert streamed.usage.completion_tokens == len(pieces)
+    assert streamed.usage.prompt_tokens == whole.usage.prompt_tokens
+    assert parse_output("candidates", streamed.text).candidates  # type: ignore[attr-defined]

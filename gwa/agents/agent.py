@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,6 +38,9 @@ class AgentContext:
     max_tokens: int = 256
     seed: int | None = None
     calls: list[CallRecord] = field(default_factory=list)
+    on_text: Callable[[str], None] | None = None
+    """Called with each piece of a model's output as it is generated (when the run streams
+    and the model can)."""
 
     @property
     def usage(self) -> Usage:
@@ -123,6 +126,7 @@ class LLMAgent:
                 tools=self.tools if self._role.output == "candidates" else (),
             ),
             tools=self.tools if self._role.output == "candidates" else (),
+            on_text=ctx.on_text,
         )
         start = time.perf_counter()
         try:

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -130,7 +131,9 @@ class LocalChatModel:
             self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
         return self._grammars[key]
 
-    def _complete(self, request: ChatRequest) -> ChatResponse:
+    def _complete(
+        self, request: ChatRequest, on_text: Callable[[str], None] | None = None
+    ) -> ChatResponse:
         with self._lock:
             grammar = self._grammar(request.schema)
             messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
@@ -141,7 +144,10 @@ class LocalChatModel:
                 seed=request.seed if request.seed is not None else -1,
                 grammar=grammar,
                 repeat_penalty=self.repeat_penalty,
+                stream=on_text is not None,
             )
+            if on_text is not None:
+                return self._streamed(result, messages, on_text)
         text = result["choices"][0]["message"]["content"] or ""
         usage = result.get("usage") or {}
         return ChatResponse(
@@ -150,8 +156,37 @@ class LocalChatModel:
             model=self.name,
         )
 
+    def _streamed(self, chunks: Any, messages: Any, on_text: Callable[[str], None]) -> ChatResponse:
+        """Hand each generated piece to ``on_text``; the whole text and its usage (each
+        streamed piece is one token; the prompt is counted with the model's tokenizer plus
+        the chat template's 6 tokens a message and 2 to open the reply: llama.cpp reports no
+        usage when it streams)."""
+        pieces: list[str] = []
+        for chunk in chunks:
+            piece = chunk["choices"][0]["delta"].get("content") or ""
+            if piece:
+                pieces.append(piece)
+                on_text(piece)
+        prompt = "".join(m["content"] for m in messages)
+        n_prompt = len(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False))
+        n_prompt += 6 * len(messages) + 2
+        return ChatResponse(
+            text="".join(pieces), usage=Usage(n_prompt, len(pieces)), model=self.name
+        )
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Generate in a worker thread; the event loop keeps running other agents' I/O."""
+        on_text = request.on_text
+        if on_text is not None:
+            loop = asyncio.get_running_loop()
+
+            def hand_on(piece: str) -> None:  # from the worker thread to the event loop
+                loop.call_soon_threadsafe(on_text, piece)
+
+            try:
+                return await asyncio.to_thread(self._complete, request, hand_on)
+            except (ValueError, RuntimeError) as exc:
+                raise ModelError(f"{self.name}: {exc}") from None
         try:
             return await asyncio.to_thread(self._complete, request)
         except (ValueError, RuntimeError) as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -35,6 +36,9 @@ class ChatRequest:
     seed: int | None = None
     schema: dict[str, Any] | None = field(default=None, compare=False)
     """JSON Schema the output must follow; providers that can enforce it at generation time do."""
+    on_text: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    """Called with each piece of the output as it is generated, by models that stream (the
+    embedded model, the fake); the whole text is still returned."""
     tools: tuple[ToolInfo, ...] = field(default=(), compare=False)
     """Tools the output may propose a call of (also in ``schema``): a provider with native
     function calling offers them as functions."""

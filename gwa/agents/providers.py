@@ -142,19 +142,44 @@ class OpenAIChatModel:
         for i, mode in enumerate(modes):
             last = i == len(modes) - 1
             try:
-                resp = await self._create(kwargs, request.schema, mode)
+                text, usage = await self._answer(kwargs, request, mode)
             except _Refused as exc:  # the server cannot take this response_format
                 if last:
                     raise ModelError(f"{self.name}: HTTP {exc.status}") from None
                 continue
-            text = (resp.choices[0].message.content or "") if resp.choices else ""
-            usage = self._usage(resp, text)
             if last or request.schema is None or fits(text, request.schema):
                 if self.structured_output == "auto" and request.schema is not None:
                     self._learned[self._key] = mode
                 return ChatResponse(text=text, usage=spent + usage, model=self.name)
             spent += usage  # the server ignored the format: try the next mode
         raise ModelError(f"{self.name}: no structured-output mode to try")  # unreachable
+
+    async def _answer(
+        self, kwargs: dict[str, Any], request: ChatRequest, mode: str
+    ) -> tuple[str, Usage]:
+        """One call in ``mode``: the text and its usage; streamed to ``request.on_text``
+        piece by piece when the caller watches."""
+        if request.on_text is None:
+            resp = await self._create(kwargs, request.schema, mode)
+            text = (resp.choices[0].message.content or "") if resp.choices else ""
+            return text, self._usage(resp, text)
+        stream = await self._create(
+            {**kwargs, "stream": True, "stream_options": {"include_usage": True}},
+            request.schema,
+            mode,
+        )
+        pieces: list[str] = []
+        usage: Any = None
+        async for chunk in stream:
+            usage = chunk.usage or usage
+            piece = (chunk.choices[0].delta.content or "") if chunk.choices else ""
+            if piece:
+                pieces.append(piece)
+                request.on_text(piece)
+        text = "".join(pieces)
+        if usage is None:
+            return text, Usage(0, estimate_tokens(text))
+        return text, Usage(usage.prompt_tokens, usage.completion_tokens)
 
     async def _native_call(
         self, kwargs: dict[str, Any], request: ChatRequest

@@ -215,7 +215,12 @@ class FakeModel(_TestModel):
         if fault is not None:
             text = {"empty": "", "invalid-json": '{"not": json'}.get(fault, "x" * 50_000)
             return _response(text, request, self.name)
-        return _response(json.dumps(self._output(request)), request, self.name)
+        text = json.dumps(self._output(request))
+        if request.on_text is not None:
+            for piece in re.findall(r"\S+\s*", text):
+                request.on_text(piece)
+                await asyncio.sleep(0)
+        return _response(text, request, self.name)
 
 
 @contextmanager

@@ -131,3 +131,8 @@ class Topics:
     def output(self) -> str:
         """Responses the workspace gives."""
         return f"gwa/{self.run}/output"
+
+    @property
+    def tokens(self) -> str:
+        """Agents → watchers: each model output's text as it is generated (when asked)."""
+        return f"gwa/{self.run}/tokens"

@@ -108,7 +108,7 @@ async def _answer(
         return None
     text = d.text if d.verdict == "edit" and d.text else pending["text"]
     await give(ctx, state, text, pending["agent"], pending["winner"])
-    if ctx.scenario.workspace.idle.enabled:
+    if ctx.inbox.idle or (ctx.inbox.idle is None and ctx.scenario.workspace.idle.enabled):
         return None
     return "answered", "approved by a person" if d.verdict == "approve" else "edited by a person"
 

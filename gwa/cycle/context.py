@@ -52,6 +52,9 @@ class CycleContext:
     """A person's answer to the question a resumed run paused on."""
     tools: Toolbox | None = None
     """The run's tools (None: no agent can act)."""
+    stream: Callable[[], bool] = lambda: False
+    """Asked before each request: should agents publish their output text as it is
+    generated (someone watches tokens)?"""
     by_phase: dict[Phase, list[Agent]] = field(init=False)
     specs: dict[str, AgentSpec] = field(init=False)
 
@@ -130,6 +133,7 @@ class CycleContext:
             {a.name: self.params(a, state) for a in agents},
             timeout_s=deadline,
             seed=self.scenario.workspace.seed,
+            stream=self.stream(),
         )
         results: list[tuple[Agent, Out]] = []
         for agent in agents:

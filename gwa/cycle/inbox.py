@@ -34,6 +34,8 @@ class Inbox:
         """Remote agents that joined over the bus: agent name → worker id."""
         self._presence: list[Presence] = []
         self.joined = asyncio.Event()
+        self.idle: bool | None = None
+        """Idle thinking switched on or off over the control topic (None: as the scenario)."""
         self._decision: Decision | None = None
         self.decided = asyncio.Event()
         """Set when a person's decision arrives on the control topic (a paused run waits)."""
@@ -69,6 +71,9 @@ class Inbox:
         kind, payload = envelope.kind, envelope.payload
         if kind == "stop":
             self.request_stop(str(payload.get("reason") or "stop requested on the control topic"))
+        if kind == "idle" and isinstance(payload.get("enabled"), bool):
+            self.idle = bool(payload["enabled"])
+            self.wake.set()
         if kind in ("approve", "edit", "reject"):
             text = payload.get("text")
             with contextlib.suppress(ValueError):  # an edit without its text is no decision
@@ -107,6 +112,11 @@ class Inbox:
         """Publish a decision on the run's control topic (what a paused run waits for)."""
         payload = {"text": decision.text} if decision.text else {}
         await self.bus.publish(self.sender.envelope(self.topics.control, decision.verdict, payload))
+
+    async def set_idle(self, enabled: bool) -> None:
+        """Publish an ``idle`` switch on the run's control topic."""
+        envelope = self.sender.envelope(self.topics.control, "idle", {"enabled": enabled})
+        await self.bus.publish(envelope)
 
     def request_stop(self, reason: str) -> None:
         """Stop after the current cycle (the first reason given is kept)."""

@@ -74,7 +74,7 @@ async def _cycle_until_stop(ctx: CycleContext, state: CycleState) -> Stop:
         stop = await _one_cycle(ctx, state)
         if stop is not None:
             return stop
-        if ctx.scenario.workspace.idle.enabled:
+        if idling(ctx):
             await idle_wait(ctx)
             if ctx.inbox.stop_reason is not None:
                 return "stopped", ctx.inbox.stop_reason
@@ -92,7 +92,7 @@ async def _one_cycle(ctx: CycleContext, state: CycleState) -> Stop | None:
         stop = await await_person(ctx, state)
         if stop is not None:
             return stop
-    elif answered and not ctx.scenario.workspace.idle.enabled:
+    elif answered and not idling(ctx):
         return "answered", f"{selection.policy} tagged RESPOND"
     return stop_condition(ctx, state)
 
@@ -110,6 +110,13 @@ def stop_condition(ctx: CycleContext, state: CycleState) -> Stop | None:
     if budget is not None and state.usage.total >= budget:
         return "budget", f"token budget {budget} used ({state.usage.total})"
     return None
+
+
+def idling(ctx: CycleContext) -> bool:
+    """Whether the run thinks on after an answer: the scenario's idle setting, unless an
+    ``idle`` message on the control topic switched it."""
+    switched = ctx.inbox.idle
+    return ctx.scenario.workspace.idle.enabled if switched is None else switched
 
 
 async def idle_wait(ctx: CycleContext) -> None:

@@ -286,3 +286,33 @@ async def test_an_endpoint_without_function_calling_gets_the_schema_and_is_remem
     assert (await _auto_model(handler, base).complete(WITH_TOOLS)).text == proposal
     await _auto_model(handler, base).complete(WITH_TOOLS)
     assert calls == [True, False, False]
+
+
+async def test_openai_provider_streams_the_output_to_a_watcher() -> None:
+    """With ``on_text`` the request asks for a stream; the pieces arrive in order, join to
+    the returned text, and the final chunk's usage is kept."""
+    seen: list[dict[str, Any]] = []
+    pieces = ['{"answer"', ': "a ', "green", ' park"}']
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        chunks = [
+            {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+             "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+            for p in pieces
+        ]  # fmt: skip
+        usage = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
+        chunks.append(
+            {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+             "choices": [], "usage": usage}
+        )  # fmt: skip
+        body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        return httpx2.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    got: list[str] = []
+    request = ChatRequest((ChatMessage("user", "a park"),), schema=SCHEMA, on_text=got.append)
+    response = await _auto_model(handler, "http://127.0.0.1:9/stream/v1").complete(request)
+    assert seen[0]["stream"] is True
+    assert got == pieces
+    assert response.text == "".join(pieces)
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (9, 4)

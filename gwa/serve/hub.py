@@ -1,0 +1,242 @@
+"""The runs one `gwa serve` process hosts: each a workspace on its own task, its events kept
+for replay from any sequence number and pushed to whoever listens.
+
+Runs are independent: each has its own workspace, task and event list, so a slow run delays
+nobody else's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gwa.errors import ConfigError, GwaError
+from gwa.events import Event
+from gwa.runs import open_store
+from gwa.scenario import ModelSpec, Scenario
+from gwa.workspace import Decision, RunResult, Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A scenario this server offers (its name is the OpenAI model name)."""
+
+    scenario: Scenario
+    base: Path | None
+
+
+@dataclass(slots=True)
+class ServedRun:
+    """One run: its workspace, task, events and how it ended."""
+
+    id: str
+    scenario: str
+    goal: str
+    ws: Workspace
+    task: asyncio.Task[RunResult] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    result: RunResult | None = None
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    watchers: int = 0
+    """Event streams following the run (its agents stream tokens only while one does)."""
+    _new: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, event: Event) -> None:
+        """Keep an event and wake the listeners."""
+        self._push(event.model_dump(mode="json", exclude_unset=True))
+
+    def add_token(self, agent: str, text: str) -> None:
+        """A piece of an agent's output as it is generated (no sequence number: a stream
+        resumed from one does not replay them)."""
+        self._push({"event": "token", "agent": agent, "text": text})
+
+    def _push(self, record: dict[str, Any]) -> None:
+        self.events.append(record)
+        self._new.set()
+        self._new = asyncio.Event()
+
+    @property
+    def status(self) -> str:
+        """running, or how it ended (paused, answered …, error)."""
+        if self.task is not None and not self.task.done():
+            return "running"
+        if self.error is not None:
+            return "error"
+        return self.result.status if self.result else "starting"
+
+    @property
+    def live(self) -> bool:
+        """Its task is running."""
+        return self.task is not None and not self.task.done()
+
+    def info(self) -> dict[str, Any]:
+        """The run as JSON data."""
+        r = self.result
+        pending = next(
+            (e for e in reversed(self.events) if e["event"] in ("run.pause", "run.resume")), None
+        )
+        return {
+            "id": self.id,
+            "scenario": self.scenario,
+            "goal": self.goal,
+            "status": self.status,
+            "answer": r.answer if r else None,
+            "cycles": r.cycles if r else None,
+            "events": sum(1 for e in self.events if "seq" in e),
+            "pending": pending if pending and pending["event"] == "run.pause" else None,
+            "error": self.error,
+            "created": self.created,
+        }
+
+    async def follow(self, since: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """Events with a sequence number above ``since`` (and, from the start, the tokens
+        between them), then each new record, until the run ends (and a resume of it, if one
+        starts while listening)."""
+        self.watchers += 1
+        try:
+            async for e in self._follow(since):
+                yield e
+        finally:
+            self.watchers -= 1
+
+    async def _follow(self, since: int) -> AsyncIterator[dict[str, Any]]:
+        backlog = [
+            e
+            for e in self.events
+            if int(e.get("seq") or 0) > since or ("seq" not in e and not since)
+        ]
+        for e in backlog:
+            yield e
+        sent = len(self.events)
+        while self.live or sent < len(self.events):
+            if sent == len(self.events):
+                new = self._new
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(15):
+                        await new.wait()
+                continue
+            fresh, sent = self.events[sent:], len(self.events)
+            for e in fresh:
+                yield e
+
+
+class RunHub:
+    """Starts, lists, feeds, stops and resumes the runs of the served scenarios."""
+
+    def __init__(
+        self,
+        served: Mapping[str, Served],
+        *,
+        model: ModelSpec | None = None,
+        runs: str | Path | None = None,
+        memory: bool = True,
+    ) -> None:
+        self.served = dict(served)
+        self.model = model
+        self.runs_store: Any = open_store(runs)
+        """One checkpoint store for every run (one connection, not one a run)."""
+        self.memory = memory
+        self.runs: dict[str, ServedRun] = {}
+
+    def _workspace(self, name: str, run: list[ServedRun] | None = None) -> Workspace:
+        if name not in self.served:
+            known = ", ".join(self.served) or "none"
+            raise KeyError(f"no scenario {name!r} is served here (served: {known})")
+        s = self.served[name]
+        ws = Workspace(
+            s.scenario,
+            base_dir=s.base,
+            model_override=self.model,
+            runs=self.runs_store,
+            memory_path=None if self.memory else False,
+        )
+        if run is not None:  # the run's holder: tokens before it exists are dropped
+            holder = run
+
+            def token(agent: str, text: str) -> None:
+                if holder:
+                    holder[0].add_token(agent, text)
+
+            ws.add_token_listener(token)
+            ws.stream_when = lambda: bool(holder) and holder[0].watchers > 0
+        return ws
+
+    async def start(
+        self, name: str, goal: str | None = None, inputs: tuple[tuple[str, str], ...] = ()
+    ) -> ServedRun:
+        """Start a run; return once it has an id (its ``run.start`` was written)."""
+        holder: list[ServedRun] = []
+        ws = self._workspace(name, holder)
+        goal = goal or ws.scenario.goal
+        if not goal or not goal.strip():
+            raise ConfigError(f"scenario {name} has no goal: give one")
+        run = ServedRun("", name, goal, ws)
+        holder.append(run)
+        started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def listen(event: Event) -> None:
+            if not started.done():
+                run.id = event.run
+                started.set_result(event.run)
+            run.add(event)
+
+        ws.add_listener(listen)
+        task = asyncio.create_task(ws.run(goal, inputs=inputs))
+        self._watch(run, task)
+        waiting: set[asyncio.Future[Any]] = {started, task}
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if started not in done:
+            task.result()  # raises the run's error (a bad scenario, a model that is missing)
+            raise RuntimeError("the run ended without an event")
+        self.runs[run.id] = run
+        return run
+
+    def _watch(self, run: ServedRun, task: asyncio.Task[RunResult]) -> None:
+        run.task = task
+
+        def ended(t: asyncio.Task[RunResult]) -> None:
+            if t.cancelled():
+                run.error = "cancelled"
+            elif (exc := t.exception()) is not None:
+                run.error = f"{type(exc).__name__}: {exc}"
+            else:
+                run.result, run.error = t.result(), None
+            run._new.set()
+
+        task.add_done_callback(ended)
+
+    def get(self, run_id: str) -> ServedRun:
+        """A run by id; `KeyError` naming the known ones."""
+        if run_id not in self.runs:
+            raise KeyError(f"no run {run_id!r} here")
+        return self.runs[run_id]
+
+    async def decide(self, run: ServedRun, decision: Decision) -> None:
+        """Answer a paused run: live (waiting on its control topic) or ended as paused (a
+        resume in a fresh workspace, whose events join the same run)."""
+        if run.live:
+            await run.ws.decide(decision)
+            return
+        if run.status != "paused":
+            raise ValueError(f"run {run.id} is {run.status}, not paused")
+        ws = self._workspace(run.scenario, [run])
+        ws.add_listener(run.add)
+        run.ws = ws
+        self._watch(run, asyncio.create_task(ws.run(resume=run.id, decision=decision)))
+
+    async def close(self) -> None:
+        """Stop every live run and wait for them."""
+        for run in self.runs.values():
+            if run.live:
+                run.ws.stop("the server is shutting down")
+        tasks = [r.task for r in self.runs.values() if r.task is not None]
+        for task in tasks:
+            with contextlib.suppress(GwaError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 30)
+        self.runs_store.close()

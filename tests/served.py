@@ -1,0 +1,44 @@
+"""`gwa serve` as its own process for tests: on a free port, stopped by its PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TOKEN = "test-token-0123456789"
+
+
+@contextlib.contextmanager
+def serving(folder: Path, *args: str, fake: bool = True) -> Iterator[str]:
+    """`gwa serve ARGS --model fake --no-memory` in ``folder`` (``fake=False``: the
+    scenarios' own models); yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "GWA_SERVE_TOKEN": TOKEN, "GWA_RUNS": str(folder / "runs.sqlite")}
+    model = ["--model", "fake"] if fake else []
+    cmd = [sys.executable, "-m", "gwa", "serve", *args, *model, "--no-memory",
+           "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=folder, env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                pytest.fail(f"gwa serve did not start: {err[-800:]}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
