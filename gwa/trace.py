@@ -8,6 +8,7 @@ exceptions are recorded as type and message only (never locals or tracebacks).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -36,6 +37,12 @@ _SECRET_VALUE = re.compile(
 Listener = Callable[[Event], None]
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether a field name looks like a credential (field names repeat: cached)."""
+    return _SECRET_KEY.search(key) is not None
+
+
 def secrets_from_env(env: Mapping[str, str] | None = None) -> set[str]:
     """Values of environment variables whose names look secret (``*_KEY``, ``*TOKEN`` …)."""
     env = os.environ if env is None else env
@@ -53,14 +60,17 @@ class Redactor:
         """A string with every secret in it replaced."""
         if self._known is not None:
             value = self._known.sub(REDACTED, value)
-        return _SECRET_VALUE.sub(REDACTED, value)
+        # What _SECRET_VALUE can match contains one of these; most strings contain none.
+        if "sk-" in value or "Bearer" in value or "://" in value:
+            value = _SECRET_VALUE.sub(REDACTED, value)
+        return value
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
             return {
-                k: REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else self(v)
+                k: REDACTED if isinstance(k, str) and _secret_key(k) else self(v)
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple):
