@@ -1,11 +1,14 @@
-"""How fast a 10,000-cycle trace opens in the viewer, in Debian's Chromium.
+"""How fast a 10,000-cycle (or, with --cycles, a 100,000-cycle) trace opens in the viewer, in
+Debian's Chromium.
 
 A synthetic trace in the real format (per cycle: cycle.start, memory.retrieve, broadcast,
 three model calls, two proposals, two critiques, selection, drive.update, and a
 consolidation every fifth cycle) is written; then the time to index it (what `gwa view` does
 before serving) and the time from navigation until the page says it is ready (summary,
 timeline page, chart, first cycle and memory panel rendered) are measured, median of 3; the
-first is everything `gwa view` does before serving (index the trace, encode the summary).
+first is everything `gwa view` does before serving (index the trace, encode the summary; a
+trace over 8 MB is indexed that far first and the rest in the background, the page polling
+for more); "all cycles" is until the background index is done too.
 
 Run: python bench/viewer.py [--cycles 10000]
 """
@@ -138,7 +141,7 @@ def main() -> None:
         path = Path(folder) / "big.jsonl"
         events = synthetic(path, args.cycles)
         size_mb = path.stat().st_size / 1e6
-        index_times, page_times = [], []
+        index_times, page_times, all_times = [], [], []
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path="/usr/bin/chromium",
@@ -159,12 +162,17 @@ def main() -> None:
                 page.goto(url)
                 page.wait_for_selector("body[data-ready='1']", timeout=60_000)
                 page_times.append(time.perf_counter() - start)
+                index = viewer.get("a")
+                while index.loading:  # a big trace goes on indexing behind the first page
+                    time.sleep(0.05)
+                all_times.append(time.perf_counter() - start + index_times[-1])
                 page.close()
                 server.shutdown()
                 server.server_close()
                 del viewer, server
             browser.close()
     index_s, page_s = statistics.median(index_times), statistics.median(page_times)
+    all_s = statistics.median(all_times)
     rows = [
         [
             args.cycles,
@@ -173,10 +181,14 @@ def main() -> None:
             f"{index_s:.2f}",
             f"{page_s:.2f}",
             f"{index_s + page_s:.2f}",
+            f"{all_s:.2f}",
         ]
     ]
-    print(table(["cycles", "events", "MB", "index s", "page ready s", "total s"], rows))
-    print(f"target: opens in under 2 s: {'met' if index_s + page_s < 2 else 'not met'}")
+    headers = ["cycles", "events", "MB", "index s", "page ready s", "ready total s", "all cycles s"]
+    print(table(headers, rows))
+    target = 1.0 if args.cycles <= 10_000 else 3.0
+    met = "met" if index_s + page_s < target else "not met"
+    print(f"target: ready in under {target:g} s: {met}")
     path_out = write(
         "viewer",
         {
@@ -187,6 +199,7 @@ def main() -> None:
             "index_s": index_s,
             "page_ready_s": page_s,
             "total_s": index_s + page_s,
+            "all_cycles_s": all_s,
         },
     )
     print(f"wrote {path_out}")

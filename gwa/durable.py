@@ -234,6 +234,9 @@ class Checkpointer:
     store: CheckpointStore
     run: RunId
     models: ModelsState
+    redact: Callable[[Any], Any] = field(default=lambda doc: doc)
+    """Removes the secrets the run knows from every text saved (working memory may quote a
+    goal or an input that holds one; a resumed run sees ``[redacted]`` there)."""
     last_ms: float = 0.0
 
     def __call__(self, ctx: CycleContext, state: CycleState) -> None:
@@ -241,7 +244,7 @@ class Checkpointer:
         doc = capture(ctx, state)
         doc["models"] = self.models()
         doc["trace"] = {"seq": ctx.trace.seq + 1}  # this checkpoint's own event
-        data = encode(doc)
+        data = encode(self.redact(doc))
         self.store.put(self.run, state.cycle, data)
         self.last_ms = (time.perf_counter() - started) * 1000
         ctx.trace.emit(

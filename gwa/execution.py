@@ -124,8 +124,10 @@ class Execution:
         store = ws.checkpoint_store()
         if store is None:
             return None
+        redact = Redactor(ws.known_secrets())
+        goal = redact.text(plan.goal)  # stored without secrets (a resume reads it back so)
         facts = {
-            "goal": plan.goal,
+            "goal": goal,
             **run_facts(ws.scenario, ws.known_secrets()),
             "trace": str(trace.path) if trace.path else None,
             "base_dir": str(ws.base_dir) if ws.base_dir else None,
@@ -134,11 +136,11 @@ class Execution:
             now = time.time()
             parent = plan.checkpoint.id if plan.checkpoint is not None else None
             info = RunInfo(
-                plan.run, ws.scenario.name, facts["scenario_hash"], plan.goal, "running", "",
+                plan.run, ws.scenario.name, facts["scenario_hash"], goal, "running", "",
                 0, facts["trace"], parent, None, None, now, now, facts=facts,
             )  # fmt: skip
             store.begin(info, owner_id())
-        return Checkpointer(store, plan.run, lambda: models_state(ws.all_models()))
+        return Checkpointer(store, plan.run, lambda: models_state(ws.all_models()), redact)
 
     async def _scoped(self, agents: list[Agent], trace: TraceWriter, inbox: Inbox) -> Outcome:
         """The run inside its resource scope; ``run.end`` is written (and the store told how

@@ -54,6 +54,10 @@ PREVIEW = 160
 MAX_STRING = 20_000
 """Longer strings are cut when a cycle's events are sent to the page (`/api/event` sends one
 event whole)."""
+FIRST_BYTES = 8 * 1024 * 1024
+"""A trace larger than this is indexed this far before it is served; the rest is indexed in
+the background while the page shows the first cycles (and polls for more)."""
+CHUNK_BYTES = 2 * 1024 * 1024
 STALE_S = 10.0
 """A trace without ``run.end`` that has not grown for this long is shown as interrupted."""
 
@@ -120,7 +124,7 @@ class CycleSummary:
 class TraceIndex:
     """A trace file read so far, with per-cycle summaries; `refresh` reads what was appended."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, first_bytes: int | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: trace file not found")
@@ -139,20 +143,42 @@ class TraceIndex:
         self._offset = 0
         self._line = 0
         self._pending = b""
-        self._cached: tuple[tuple[int, int, int], bytes] | None = None
+        self._cached: tuple[tuple[int, int, int, bool], bytes] | None = None
         self.names: dict[str, int] = {}
         """Agent name → index, in order of first appearance."""
         self.kinds: dict[str, int] = {}
         """Event kind → index, in order of first appearance."""
         self._lock = threading.Lock()
-        self.refresh(final=True)
+        self.loading = False
+        """The file is still being indexed in the background (the page polls for more)."""
+        limit = FIRST_BYTES if first_bytes is None else first_bytes
+        if self.path.stat().st_size <= limit:
+            self.refresh(final=True)
+            return
+        self.refresh(max_bytes=limit)
+        self.loading = True
+        threading.Thread(target=self._load_rest, daemon=True, name="trace-index").start()
 
-    def refresh(self, *, final: bool = False) -> None:
-        """Read lines appended since the last call. A last line without a newline is kept for
-        later while live, and reported as truncated when ``final``."""
+    def _load_rest(self) -> None:
+        """Index the rest of a big file in chunks (requests get the lock between them)."""
+        try:
+            while self.refresh(max_bytes=CHUNK_BYTES):
+                time.sleep(0.005)  # let the server's threads answer the page between chunks
+            self.refresh(final=True)
+        except OSError as exc:  # the file went away (or became unreadable) mid-way
+            with self._lock:
+                self._error(self._line + 1, f"indexing stopped: {exc.strerror or exc}")
+        finally:
+            self.loading = False
+
+    def refresh(self, *, final: bool = False, max_bytes: int | None = None) -> int:
+        """Read lines appended since the last call (at most ``max_bytes``); how many bytes
+        were read. A last line without a newline is kept for later while live, and reported
+        as truncated when ``final``."""
         with self._lock, self.path.open("rb") as f:
             f.seek(self._offset)
-            data = self._pending + f.read()
+            chunk = f.read() if max_bytes is None else f.read(max_bytes)
+            data = self._pending + chunk
             self._offset = f.tell()
             *lines, self._pending = data.split(b"\n")
             paused = gc.isenabled() and len(lines) > 10_000
@@ -169,6 +195,7 @@ class TraceIndex:
                 self._line += 1
                 self._error(self._line, "truncated line (no newline at the end of the file)")
                 self._pending = b""
+        return len(chunk)
 
     def _error(self, line: int, message: str) -> None:
         self.errors.append({"line": line, "message": message})
@@ -260,7 +287,7 @@ class TraceIndex:
                 "goal": start.get("goal"),
                 "model": start.get("model"),
                 "agents": roles,
-                "status": end.get("status") or self._unfinished(),
+                "status": end.get("status") or ("loading" if self.loading else self._unfinished()),
                 "reason": end.get("reason"),
                 "answer": end.get("answer"),
                 "duration_s": end.get("duration_s"),
@@ -268,7 +295,8 @@ class TraceIndex:
                 "events": len(self.records),
                 "names": list(self.names),
                 "kinds": list(self.kinds),
-                "done": self.end is not None,
+                "done": self.end is not None and not self.loading,
+                "loading": self.loading,
                 "total_cycles": len(self.cycles),
                 "since": since,
                 "columns": {
@@ -301,7 +329,7 @@ class TraceIndex:
 
     def summary_json(self, since: int = 0) -> bytes:
         """`summary` encoded, cached until the trace grows (a large trace is encoded once)."""
-        key = (since, len(self.records), len(self.errors))
+        key = (since, len(self.records), len(self.errors), self.loading)
         if self._cached is None or self._cached[0] != key:
             self._cached = (key, orjson.dumps(self.summary(since), option=orjson.OPT_NON_STR_KEYS))
         return self._cached[1]

@@ -110,10 +110,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, path: str, q: dict[str, str]) -> None:
         v = self.viewer
         if path == "/api/runs":
-            self._json({"runs": {k: str(t.path) for k, t in v.traces.items()}, "live": v.live})
+            loading = any(t.loading for t in v.traces.values())
+            runs = {k: str(t.path) for k, t in v.traces.items()}
+            self._json({"runs": runs, "live": v.live or loading})
             return
         trace = v.get(q.get("run", "a"))
-        if v.live:
+        if v.live and not trace.loading:
             trace.refresh()
         if path == "/api/summary":
             since = _bounded(q.get("since", "0"), "since")

@@ -169,11 +169,16 @@ def test_the_drive_resumes_exactly_from_its_snapshot() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_checkpoints_and_run_facts_hold_no_secrets(tmp_path: Path) -> None:
-    """An API key in the scenario never reaches the store, compressed or not."""
-    secret = "sk-test-SECRET-4242"
+def test_checkpoints_and_run_facts_hold_no_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API key in the scenario and a value taken from the environment into the goal (so
+    into every thought and working memory) never reach the store, compressed or not."""
+    secret, code = "sk-test-SECRET-4242", "code-5151-xyzzy"
+    monkeypatch.setenv("GWA_TEST_LAUNCH_CODE", code)
     text = (
-        "goal: g\nmodels:\n  default: {provider: openai, name: x, api_key: " + secret + "}\n"
+        'goal: "Plan the launch; the code is ${GWA_TEST_LAUNCH_CODE}"\nmodels:\n'
+        "  default: {provider: openai, name: x, api_key: " + secret + "}\n"
         "agents:\n  - {name: a, role: generator}\nselection: {policy: score}\n"
         "workspace: {max_cycles: 2}\n"
     )
@@ -187,13 +192,15 @@ def test_checkpoints_and_run_facts_hold_no_secrets(tmp_path: Path) -> None:
     ws.run_sync()
     db = sqlite3.connect(tmp_path / "runs.sqlite")
     blobs = [zlib.decompress(r[0]) for r in db.execute("SELECT data FROM gwa_checkpoints")]
-    facts = [r[0] for r in db.execute("SELECT facts FROM gwa_runs")]
+    rows = [r[0] + r[1] for r in db.execute("SELECT facts, goal FROM gwa_runs")]
     db.close()
     assert blobs
-    assert facts
-    assert not any(secret.encode() in b for b in blobs)
-    assert not any(secret in f for f in facts)
-    assert secret.encode() not in (tmp_path / "runs.sqlite").read_bytes()
+    assert rows
+    assert any(b"[redacted]" in b for b in blobs)  # the thoughts quoting the goal
+    for value in (secret, code):
+        assert not any(value.encode() in b for b in blobs)
+        assert not any(value in r for r in rows)
+        assert value.encode() not in (tmp_path / "runs.sqlite").read_bytes()
     again = Workspace.from_run("last", runs=tmp_path / "runs.sqlite", trace_path=False)
     assert again.scenario.models["default"].api_key is None  # read from the environment again
     again.register_model("default", FakeModel())

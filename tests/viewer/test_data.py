@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gwa.viewer import TraceIndex
 
@@ -85,3 +88,47 @@ def test_a_resume_shows_the_gap_and_the_redone_cycles_once(tmp_path: Path) -> No
     assert summary["pause"] is None
     assert summary["status"] == "answered"
     assert [r["decision"] for r in summary["resumes"]] == [None, "approve"]
+
+
+def test_a_big_trace_is_served_while_the_rest_is_indexed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the first bytes the index goes on in the background: the first cycles are there
+    at once and the summary says it is loading (not done); once the loader ran, every cycle
+    is there and it is done. (The loader thread is held back here, so the test sees both.)"""
+    import gwa.viewer.data as data
+
+    held: list[Any] = []
+
+    class Held:
+        def __init__(self, target: Any, **_: Any) -> None:
+            held.append(target)
+
+        def start(self) -> None:
+            pass
+
+    monkeypatch.setattr(data.threading, "Thread", Held)
+    path = tmp_path / "t.jsonl"
+    lines = [rec(1, "run.start", scenario="s")]
+    for c in range(1, 2001):
+        lines.append(rec(len(lines) + 1, "cycle.start", c, temperature=0.5))
+        lines.append(
+            rec(len(lines) + 1, "proposal", c, agent="g", candidate=f"c{c}.1", text="x" * 200,
+                salience=0.5, final=False)
+        )  # fmt: skip
+    lines.append(rec(len(lines) + 1, "run.end", 2000, status="answered", reason="ok"))
+    path.write_text("\n".join(lines) + "\n")
+    index = TraceIndex(path, first_bytes=20_000)
+    first = index.summary()
+    assert 0 < first["total_cycles"] < 2000
+    assert (first["loading"], first["done"], first["status"]) == (True, False, "loading")
+    (load_rest,) = held
+    load_rest()
+    done = index.summary()
+    assert (done["total_cycles"], done["done"], done["loading"], done["status"]) == (
+        2000,
+        True,
+        False,
+        "answered",
+    )
+    assert done["errors"] == []
