@@ -151,14 +151,24 @@ class MqttBus:
 
     # -- connection --------------------------------------------------------------------------
 
-    def _make_client(self) -> Any:
+    def _session(self) -> dict[str, Any]:
+        """MQTT 5 for a persistent session (its expiry is a v5 property); plain 3.1.1 with a
+        clean session otherwise: the same QoS 1 delivery without v5's per-packet properties,
+        which cost paho about a third of the bus's throughput."""
         import aiomqtt
+
+        if not self.persistent:
+            return {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": True}
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        if self.persistent:
-            props.SessionExpiryInterval = self.session_expiry_s
+        props.SessionExpiryInterval = self.session_expiry_s
+        return {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False, "properties": props}
+
+    def _make_client(self) -> Any:
+        import aiomqtt
+
         will = None
         if self.will is not None:
             topic, envelope = self.will
@@ -170,9 +180,7 @@ class MqttBus:
             username=o.username,
             password=o.password,
             identifier=self.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=not self.persistent,
-            properties=props,
+            **self._session(),
             keepalive=self.keepalive_s,
             tls_context=o.tls_context(),
             tls_insecure=o.insecure if o.tls else None,
