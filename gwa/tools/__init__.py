@@ -5,7 +5,15 @@ like any thought; if it wins, the workspace runs it through the run's `Toolbox` 
 place tools run) and the next cycle perceives the result as an input from ``tool:<name>``.
 """
 
-from gwa.tools.base import MAX_RESULT_CHARS, Outcome, Tool, Toolbox, as_text, check_arguments
+from gwa.tools.base import (
+    MAX_RESULT_CHARS,
+    Outcome,
+    Tool,
+    ToolBase,
+    Toolbox,
+    as_text,
+    check_arguments,
+)
 from gwa.tools.python import FunctionTool, LangChainTool, as_tool, tool
 
 __all__ = [
@@ -14,6 +22,7 @@ __all__ = [
     "LangChainTool",
     "Outcome",
     "Tool",
+    "ToolBase",
     "Toolbox",
     "as_text",
     "as_tool",

@@ -48,6 +48,31 @@ class Tool(Protocol):
         ...
 
 
+class ToolBase:
+    """What every shipped tool holds: its `ToolInfo`, ``confirm`` and ``timeout_s`` (a tool
+    of another source subclasses it and writes ``call``)."""
+
+    def __init__(self, info: ToolInfo, *, confirm: bool = False, timeout_s: float = 30.0) -> None:
+        self._info = info
+        self._confirm = confirm
+        self._timeout_s = timeout_s
+
+    @property
+    def info(self) -> ToolInfo:
+        """Name, description, argument schema."""
+        return self._info
+
+    @property
+    def confirm(self) -> bool:
+        """A person approves each call first."""
+        return self._confirm
+
+    @property
+    def timeout_s(self) -> float:
+        """Longest a call may take."""
+        return self._timeout_s
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What one call came to."""

@@ -11,36 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from gwa.errors import ConfigError
+from gwa.tools.base import ToolBase
 from gwa.types import ToolInfo
 
 
-class McpTool:
+class McpTool(ToolBase):
     """One tool of a connected MCP server."""
 
     def __init__(
         self, client: Any, info: ToolInfo, *, remote: str, confirm: bool, timeout_s: float
     ) -> None:
+        super().__init__(info, confirm=confirm, timeout_s=timeout_s)
         self.client = client
         self.remote = remote
         """The tool's name on its server (``info.name`` may carry a prefix)."""
-        self._info = info
-        self._confirm = confirm
-        self._timeout_s = timeout_s
-
-    @property
-    def info(self) -> ToolInfo:
-        """Name, description and input schema, as the server lists them."""
-        return self._info
-
-    @property
-    def confirm(self) -> bool:
-        """A person approves each call first."""
-        return self._confirm
-
-    @property
-    def timeout_s(self) -> float:
-        """Longest a call may take."""
-        return self._timeout_s
 
     async def call(self, arguments: dict[str, Any]) -> str:
         """``tools/call``; the text content (or the structured content as JSON)."""

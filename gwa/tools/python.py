@@ -10,11 +10,11 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from gwa.tools.base import as_text
+from gwa.tools.base import ToolBase, as_text
 from gwa.types import ToolInfo
 
 
-class FunctionTool:
+class FunctionTool(ToolBase):
     """A Python function (sync or async) as a tool; its docstring's first paragraph is the
     description, its parameters (type hints, defaults) the argument schema."""
 
@@ -40,28 +40,12 @@ class FunctionTool:
                 raise ValueError(f"{fn.__name__} has no argument {arg!r} to restrict")
             schema["properties"][arg]["enum"] = list(values)
         doc = inspect.getdoc(fn) or ""
-        self._info = ToolInfo(
+        info = ToolInfo(
             name or fn.__name__,
             description or doc.split("\n\n")[0].replace("\n", " ") or fn.__name__,
             schema,
         )
-        self._confirm = confirm
-        self._timeout_s = timeout_s
-
-    @property
-    def info(self) -> ToolInfo:
-        """Name, description, argument schema."""
-        return self._info
-
-    @property
-    def confirm(self) -> bool:
-        """A person approves each call first."""
-        return self._confirm
-
-    @property
-    def timeout_s(self) -> float:
-        """Longest a call may take."""
-        return self._timeout_s
+        super().__init__(info, confirm=confirm, timeout_s=timeout_s)
 
     async def call(self, arguments: dict[str, Any]) -> str:
         """Validate (and coerce) the arguments with pydantic, call, return text."""
@@ -104,7 +88,7 @@ def tool(
     return wrap(fn) if fn is not None else wrap
 
 
-class LangChainTool:
+class LangChainTool(ToolBase):
     """A langchain-core ``BaseTool`` as a tool (called with ``ainvoke``)."""
 
     def __init__(self, base: Any, *, confirm: bool = False, timeout_s: float = 30.0) -> None:
@@ -117,24 +101,8 @@ class LangChainTool:
         parameters.pop("title", None)
         parameters.setdefault("type", "object")
         self.base = base
-        self._info = ToolInfo(str(base.name), str(base.description or base.name), parameters)
-        self._confirm = confirm
-        self._timeout_s = timeout_s
-
-    @property
-    def info(self) -> ToolInfo:
-        """Name, description, argument schema (the tool's call schema)."""
-        return self._info
-
-    @property
-    def confirm(self) -> bool:
-        """A person approves each call first."""
-        return self._confirm
-
-    @property
-    def timeout_s(self) -> float:
-        """Longest a call may take."""
-        return self._timeout_s
+        info = ToolInfo(str(base.name), str(base.description or base.name), parameters)
+        super().__init__(info, confirm=confirm, timeout_s=timeout_s)
 
     async def call(self, arguments: dict[str, Any]) -> str:
         """``await tool.ainvoke(arguments)`` as text."""

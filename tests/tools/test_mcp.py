@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from served import free_port, listening
 
 from gwa import Workspace, parse_scenario
 from gwa.agents.models import ChatRequest
@@ -77,25 +76,10 @@ async def test_an_agent_searches_a_second_store_over_stdio(tmp_path: Path) -> No
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[str]:
     """`gwa memory serve --mcp --http PORT`, started and stopped (by PID) here."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     cmd = [sys.executable, "-m", "gwa", "memory", *_notes(tmp_path), "--http", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                pytest.fail(f"the MCP server did not start: {err[-500:]}")
-            time.sleep(0.1)
+    with listening(cmd, port, "the MCP server", stdout=subprocess.DEVNULL):
         yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.timeout(120)
