@@ -25,7 +25,7 @@ from gwa.cycle.snapshot import capture, restore
 from gwa.errors import ConfigError, RunLocked, RunsError
 from gwa.events import CheckpointSaved, RunResume
 from gwa.runs import Checkpoint, CheckpointStore, RunInfo, encode
-from gwa.scenario import Scenario
+from gwa.scenario import Scenario, memo
 from gwa.trace import REDACTED, Redactor, TraceWriter
 from gwa.types import RunId, Stateful
 
@@ -192,6 +192,11 @@ def run_facts(scenario: Scenario, secrets: set[str]) -> dict[str, Any]:
     """What a run keeps of its scenario: the settings with every secret removed (a model key
     left empty, to be read from the environment again), the hash of the real settings, and
     the hash of the stored ones (a resume with the stored scenario matches it)."""
+    what = "facts:" + hashlib.sha256("\0".join(sorted(secrets)).encode()).hexdigest()
+    return dict(memo(scenario, what, lambda: _facts(scenario, secrets)))
+
+
+def _facts(scenario: Scenario, secrets: set[str]) -> dict[str, Any]:
     data = Redactor(secrets)(scenario.model_dump(mode="json"))
     for model in dict(data.get("models", {})).values():
         if isinstance(model, dict) and model.get("api_key") == REDACTED:

@@ -74,6 +74,9 @@ class Execution:
         self.plan = plan
         self.state = CycleState(temperature=ws.scenario.workspace.temperature)
         self.toolbox: Toolbox | None = None
+        self.secrets = ws.known_secrets()
+        """Read once a run (the environment's scan is not cheap)."""
+        self.redact = ws._redactor = Redactor(self.secrets)
 
     def _trace(self) -> TraceWriter:
         plan, ws = self.plan, self.ws
@@ -84,10 +87,9 @@ class Execution:
         seq = 0
         if plan.resumed and path is not None:
             seq, plan.traced = trace_position(path)
-        trace = TraceWriter(
-            plan.run, path, secrets=ws.known_secrets(), append=plan.resumed, seq=seq
-        )
+        trace = TraceWriter(plan.run, path, secrets=self.secrets, append=plan.resumed, seq=seq)
         trace.listeners.extend(ws._listeners)
+        trace.record_listeners.extend(ws._raw_listeners)
         return trace
 
     async def run(self) -> RunResult:
@@ -105,6 +107,7 @@ class Execution:
         try:
             outcome = await self._scoped(agents, trace, inbox)
         finally:
+            ws._redactor = None
             if exporting is not None:
                 exporting.close()
         return RunResult(
@@ -124,11 +127,11 @@ class Execution:
         store = ws.checkpoint_store()
         if store is None:
             return None
-        redact = Redactor(ws.known_secrets())
+        redact = self.redact
         goal = redact.text(plan.goal)  # stored without secrets (a resume reads it back so)
         facts = {
             "goal": goal,
-            **run_facts(ws.scenario, ws.known_secrets()),
+            **run_facts(ws.scenario, self.secrets),
             "trace": str(trace.path) if trace.path else None,
             "base_dir": str(ws.base_dir) if ws.base_dir else None,
         }
@@ -140,7 +143,7 @@ class Execution:
                 0, facts["trace"], parent, None, None, now, now, facts=facts,
             )  # fmt: skip
             store.begin(info, owner_id())
-        return Checkpointer(store, plan.run, lambda: models_state(ws.all_models()), redact)
+        return Checkpointer(store, plan.run, lambda: models_state(ws.all_models()), redact.value)
 
     async def _scoped(self, agents: list[Agent], trace: TraceWriter, inbox: Inbox) -> Outcome:
         """The run inside its resource scope; ``run.end`` is written (and the store told how
@@ -178,7 +181,7 @@ class Execution:
         if ws._options.record is not None:
             cassette, record = Cassette(), ws._options.record
             agents = [_recording(a, cassette) for a in agents]
-            stack.callback(cassette.save, record, redact=Redactor(ws.known_secrets()).text)
+            stack.callback(cassette.save, record, redact=self.redact.text)
         hub = await open_transport(stack, bus, inbox, trace, own_bus=ws._bus is None)
         for agent in agents:
             if not isinstance(agent, RemoteAgent):

@@ -15,7 +15,7 @@ from gwa.broadcast import Bus
 from gwa.cycle import CycleState, Inbox, Outcome, Status
 from gwa.events import AgentAbsent, AgentInfo, RunAnnounce, RunEnd, RunStart, bus_event
 from gwa.hub import Hub
-from gwa.scenario import Scenario
+from gwa.scenario import Scenario, memo
 from gwa.trace import TraceWriter
 
 if TYPE_CHECKING:
@@ -99,18 +99,22 @@ async def announce_end(bus: Bus, inbox: Inbox) -> None:
     await bus.publish(ended, retain=True)
 
 
+def _settings(scenario: Scenario) -> tuple[str, dict[str, Any]]:
+    settings = scenario.model_dump_json(exclude_defaults=True).encode()
+    return hashlib.sha256(settings).hexdigest()[:16], scenario.model_dump(mode="json")
+
+
 def run_start(
     scenario: Scenario, goal: str, agents: Sequence[Agent], model_reason: str | None
 ) -> RunStart:
     """The ``run.start`` record: the scenario, its hash, the seed, the goal and the agents."""
     # Only what the scenario sets counts: a GWA that adds a field (with a default) to the
     # scenario model does not change the hash of existing scenarios.
-    settings = scenario.model_dump_json(exclude_defaults=True).encode()
-    digest = hashlib.sha256(settings).hexdigest()[:16]
+    digest, config = memo(scenario, "run.start", lambda: _settings(scenario))
     return RunStart(
         scenario=scenario.name,
         config_hash=digest,
-        config=scenario.model_dump(mode="json"),
+        config=config,
         seed=scenario.workspace.seed,
         goal=goal,
         model=model_reason,

@@ -28,6 +28,7 @@ REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
     r"(?i)(api[_-]?key|secret|passw(or)?d|authorization|bearer|access[_-]?token|credential)"
 )
+_SECRET_KEY_LOWER = re.compile(_SECRET_KEY.pattern.removeprefix("(?i)"))
 _SECRET_ENV = re.compile(r"(?i)(key|secret|token|password|passwd|credential)")
 _SECRET_VALUE = re.compile(
     r"(sk-[A-Za-z0-9_\-]{12,}|Bearer\s+[A-Za-z0-9._\-]{8,}"
@@ -55,6 +56,30 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         known = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
         self._known = re.compile("|".join(re.escape(s) for s in known)) if known else None
+        # A secret JSON escapes (a quote, a backslash, a control character) may not appear
+        # verbatim in JSON text: then `clean` cannot vouch for a text and always says no.
+        self._verbatim = all(json.dumps(s, ensure_ascii=False)[1:-1] == s for s in known)
+
+    def clean(self, text: str) -> bool:
+        """Whether the JSON text of a value certainly holds nothing to redact, so the value
+        can be written as it is (the common case, checked without walking the value).
+
+        Everything `__call__` replaces shows in the text verbatim: credential-like field
+        names, known secrets (unless one needs escaping) and the triggers of key-shaped
+        text; a false alarm only costs the walk.
+        """
+        if not self._verbatim or "sk-" in text or "://" in text:
+            return False
+        if self._known is not None and self._known.search(text) is not None:
+            return False
+        if text.isascii():  # the same test on lower case (case-blind regexes are slow)
+            return _SECRET_KEY_LOWER.search(text.lower()) is None
+        return _SECRET_KEY.search(text) is None
+
+    def value(self, value: Any) -> Any:
+        """``value`` with secrets removed, walked only when its JSON text may hold one."""
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        return value if self.clean(text) else self(value)
 
     def text(self, value: str) -> str:
         """A string with every secret in it replaced."""
@@ -94,6 +119,9 @@ class TraceWriter:
         self.run = run
         self.path = Path(path) if path is not None else None
         self.listeners: list[Listener] = []
+        self.record_listeners: list[Callable[[dict[str, Any]], None]] = []
+        """Called with each record as written (JSON data, secrets removed): no typed event
+        is built for them."""
         self._seq = seq
         self._clock = clock
         self._redact = Redactor(secrets)
@@ -104,7 +132,7 @@ class TraceWriter:
             self._file = self.path.open("a" if append else "w", encoding="utf-8")
         self._log = structlog.wrap_logger(
             structlog.PrintLogger(self._file) if self._file else structlog.ReturnLogger(),
-            processors=[self._stamp, self._redact_processor, self._keep, self._render],
+            processors=[self._stamp, self._redact_render],
         )
 
     @property
@@ -124,17 +152,15 @@ class TraceWriter:
         data.update(v=TRACE_VERSION, ts=round(self._clock(), 6), run=self.run, seq=self._seq)
         return data
 
-    def _redact_processor(self, _: Any, __: str, event: EventDict) -> EventDict:
+    def _redact_render(self, _: Any, __: str, event: EventDict) -> str:
+        """The record's JSON line, secrets removed (walked only when its text needs it)."""
+        text = json.dumps(event, ensure_ascii=False, default=str)
+        if self._redact.clean(text):
+            self._written = event
+            return text
         redacted: EventDict = self._redact(dict(event))
-        return redacted
-
-    def _keep(self, _: Any, __: str, event: EventDict) -> EventDict:
-        self._written = event
-        return event
-
-    @staticmethod
-    def _render(_: Any, __: str, event: EventDict) -> str:
-        return json.dumps(event, ensure_ascii=False, default=str)
+        self._written = redacted
+        return json.dumps(redacted, ensure_ascii=False, default=str)
 
     def emit(self, event: Event) -> None:
         """Write one event (stamped with the common fields, secrets removed), then hand the
@@ -143,7 +169,11 @@ class TraceWriter:
             return
         self._log.msg("", record=event)
         written, self._written = self._written, None
-        if not self.listeners or written is None:
+        if written is None:
+            return
+        for hear in self.record_listeners:
+            hear(dict(written))
+        if not self.listeners:
             return
         try:
             typed = parse_event(written)

@@ -91,10 +91,8 @@ class Workspace:
         self._models: dict[str, ChatModel] = dict(models or {})
         self._built: dict[str, ChatModel] = {}
         self._extra_agents: list[Agent] = list(agents)
-        self._bus = bus
-        self._temperature_source = temperature
-        self.retriever = retriever or NullRetriever()
-        self.admission = admission or NullSink()
+        self._bus, self._temperature_source = bus, temperature
+        self.retriever, self.admission = retriever or NullRetriever(), admission or NullSink()
         self._override = model_override
         self.remote_agents = tuple(remote_agents)
         """Agents of the scenario that run elsewhere (`gwa agent`) and answer over the bus."""
@@ -102,9 +100,11 @@ class Workspace:
         _check_remote(scenario, self.remote_agents, bus)
         self._options = _Options(trace_path=_where(trace_path), memory_path=_where(memory_path))
         self._listeners: list[Callable[[Event], None]] = []
+        self._raw_listeners: list[Callable[[dict[str, Any]], None]] = []  # add_listener(raw=)
         self.token_listeners: list[Callable[[str, str], None]] = []
         self.stream_when: Callable[[], bool] | None = None  # with token listeners: stream now?
         self._inbox: Inbox | None = None
+        self._redactor: Redactor | None = None  # a run's (secrets read once a run)
         self._otlp = otlp
         self._providers = (tracer_provider, meter_provider)  # never the global providers
         self.model_choice: Resolved | None = None
@@ -149,10 +149,10 @@ class Workspace:
         """Record every model call of the next run to a cassette file (for ``--replay``)."""
         self._options.record = Path(path)
 
-    def add_listener(self, listener: Callable[[Event], None]) -> None:
+    def add_listener(self, listener: Callable[[Any], None], *, raw: bool = False) -> None:
         """Call ``listener`` with every trace event (a typed `gwa.events.Event`) as it is
-        written."""
-        self._listeners.append(listener)
+        written; ``raw=True``: with the record as written (a dict of JSON data, cheaper)."""
+        (self._raw_listeners if raw else self._listeners).append(listener)
 
     def add_token_listener(self, listener: Callable[[str, str], None]) -> None:
         """Call ``listener(agent, text)`` with each piece of every agent's output as it is
@@ -235,7 +235,7 @@ class Workspace:
     def redact(self, text: str) -> str:
         """``text`` with every secret this workspace knows replaced (what GWA writes is
         redacted the same way: trace, answers printed by the CLI, cassettes, memory)."""
-        return Redactor(self.known_secrets()).text(text)
+        return (self._redactor or Redactor(self.known_secrets())).text(text)
 
     async def run(
         self,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gwa.errors import TraceError
 from gwa.events import CycleStart, Event, OtherEvent, Proposal
-from gwa.trace import REDACTED, TraceWriter, read_trace, secrets_from_env
+from gwa.scenario import memo, parse_scenario
+from gwa.trace import REDACTED, Redactor, TraceWriter, read_trace, secrets_from_env
 
 KEY = "sk-live-1234567890abcdefghij"
 
@@ -54,6 +56,72 @@ def test_secrets_never_reach_the_file(trace_file: Path) -> None:
         assert secret not in text
     assert text.count(REDACTED) == 4
     assert "http://x" in text
+
+
+QUOTED = 'pa"ss\\word-9'
+"""A known secret JSON escapes (quote, backslash): it is not verbatim in a JSON text."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"text": "a plain thought about parks", "n": 3, "items": [{"score": 0.5}]},
+        {"nested": [{"deep": {"Api-Key": "x"}}]},
+        {"note": "hunter22-password in a list", "more": ["ok"]},
+        {"note": f"key {KEY}"},
+        {"url": "https://user:pw@example.org/x"},
+        {"header": "Bearer abcdefghijklmnop"},
+        {"ACCESS_TOKEN": 1, "text": "no secret value"},
+        {"note": f"quoting {QUOTED}!"},
+        {"ſecret": "a long s folds to s: the regex's case-blindness sees it"},
+    ],
+)
+def test_the_fast_path_writes_what_the_walk_writes(tmp_path: Path, value: dict[str, Any]) -> None:
+    """A record the JSON-text check passes is written as it is; every other one is walked:
+    either way the file holds exactly what redacting every field would give."""
+    redactor = Redactor({"hunter22-password", QUOTED})
+    path = tmp_path / "t.jsonl"
+    writer = TraceWriter("r", path, secrets={"hunter22-password", QUOTED})
+    writer.emit(OtherEvent(event="x", **value))
+    writer.close()
+    written = json.loads(path.read_text())
+    assert {k: written[k] for k in value} == redactor(value)
+    assert redactor.value(value) == redactor(value)
+    verbatim = Redactor({"hunter22-password"})  # its secrets show verbatim in JSON text
+    text = json.dumps(value, ensure_ascii=False)
+    assert verbatim.clean(text) == (value == verbatim(value))
+
+
+def test_a_secret_json_escapes_turns_the_fast_path_off() -> None:
+    assert Redactor({"hunter22-password"}).clean('{"a": "b"}')
+    assert not Redactor({QUOTED}).clean('{"a": "b"}')
+
+
+def test_raw_listeners_get_the_written_record() -> None:
+    """A raw listener gets the record as written (no typed event built)."""
+    seen: list[dict[str, Any]] = []
+    writer = TraceWriter("r", None, secrets={"hunter22-password"})
+    writer.record_listeners.append(seen.append)
+    writer.emit(OtherEvent(event="x", note="said hunter22-password"))
+    (record,) = seen
+    assert (record["event"], record["run"], record["seq"]) == ("x", "r", 1)
+    assert record["note"] == f"said {REDACTED}"
+
+
+def test_memo_computes_once_per_scenario_object() -> None:
+    text = "name: m\ngoal: g\nagents: [{name: a, role: generator}]\nselection: {policy: score}\n"
+    one, two = parse_scenario(text), parse_scenario(text)
+    calls: list[str] = []
+
+    def make(name: str) -> str:
+        calls.append(name)
+        return name
+
+    assert memo(one, "k", lambda: make("one")) == "one"
+    assert memo(one, "k", lambda: make("again")) == "one"
+    assert memo(two, "k", lambda: make("two")) == "two"
+    assert memo(one, "other", lambda: make("other")) == "other"
+    assert calls == ["one", "two", "other"]
 
 
 def test_secret_values_are_collected_from_the_environment() -> None:

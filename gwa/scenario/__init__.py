@@ -3,6 +3,7 @@ errors (`loader`)."""
 
 from gwa.agents.roles import OUTPUTS
 from gwa.scenario.acting import ApprovalSpec, McpSpec, ToolSpec
+from gwa.scenario.base import memo
 from gwa.scenario.loader import (
     builtin_scenarios,
     load_scenario,
@@ -44,6 +45,7 @@ __all__ = [
     "WorkspaceSpec",
     "builtin_scenarios",
     "load_scenario",
+    "memo",
     "parse_scenario",
     "preflight",
     "resolve_scenario_path",

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from gwa.errors import ConfigError, GwaError
-from gwa.events import Event
 from gwa.runs import open_store
 from gwa.scenario import ModelSpec, Scenario
 from gwa.workspace import Decision, RunResult, Workspace
@@ -47,9 +46,9 @@ class ServedRun:
     """Event streams following the run (its agents stream tokens only while one does)."""
     _new: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def add(self, event: Event) -> None:
-        """Keep an event and wake the listeners."""
-        self._push(event.model_dump(mode="json", exclude_unset=True))
+    def add(self, record: dict[str, Any]) -> None:
+        """Keep an event (its record as traced) and wake the listeners."""
+        self._push(record)
 
     def add_token(self, agent: str, text: str) -> None:
         """A piece of an agent's output as it is generated (no sequence number: a stream
@@ -180,13 +179,13 @@ class RunHub:
         holder.append(run)
         started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-        def listen(event: Event) -> None:
+        def listen(record: dict[str, Any]) -> None:
             if not started.done():
-                run.id = event.run
-                started.set_result(event.run)
-            run.add(event)
+                run.id = record["run"]
+                started.set_result(run.id)
+            run.add(record)
 
-        ws.add_listener(listen)
+        ws.add_listener(listen, raw=True)
         task = asyncio.create_task(ws.run(goal, inputs=inputs))
         self._watch(run, task)
         waiting: set[asyncio.Future[Any]] = {started, task}
@@ -226,7 +225,7 @@ class RunHub:
         if run.status != "paused":
             raise ValueError(f"run {run.id} is {run.status}, not paused")
         ws = self._workspace(run.scenario, [run])
-        ws.add_listener(run.add)
+        ws.add_listener(run.add, raw=True)
         run.ws = ws
         self._watch(run, asyncio.create_task(ws.run(resume=run.id, decision=decision)))
 
