@@ -25,6 +25,7 @@ from gwa.cycle.snapshot import capture, restore
 from gwa.errors import ConfigError, RunLocked, RunsError
 from gwa.events import CheckpointSaved, RunResume
 from gwa.runs import Checkpoint, CheckpointStore, RunInfo, encode
+from gwa.runs.store import Redact
 from gwa.scenario import Scenario, memo
 from gwa.trace import REDACTED, Redactor, TraceWriter
 from gwa.types import RunId, Stateful
@@ -239,7 +240,7 @@ class Checkpointer:
     store: CheckpointStore
     run: RunId
     models: ModelsState
-    redact: Callable[[Any], Any] = field(default=lambda doc: doc)
+    redact: Redact | None = None
     """Removes the secrets the run knows from every text saved (working memory may quote a
     goal or an input that holds one; a resumed run sees ``[redacted]`` there)."""
     last_ms: float = 0.0
@@ -249,7 +250,7 @@ class Checkpointer:
         doc = capture(ctx, state)
         doc["models"] = self.models()
         doc["trace"] = {"seq": ctx.trace.seq + 1}  # this checkpoint's own event
-        data = encode(self.redact(doc))
+        data = encode(doc, self.redact)
         self.store.put(self.run, state.cycle, data)
         self.last_ms = (time.perf_counter() - started) * 1000
         ctx.trace.emit(

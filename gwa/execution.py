@@ -143,7 +143,7 @@ class Execution:
                 0, facts["trace"], parent, None, None, now, now, facts=facts,
             )  # fmt: skip
             store.begin(info, owner_id())
-        return Checkpointer(store, plan.run, lambda: models_state(ws.all_models()), redact.value)
+        return Checkpointer(store, plan.run, lambda: models_state(ws.all_models()), redact)
 
     async def _scoped(self, agents: list[Agent], trace: TraceWriter, inbox: Inbox) -> Outcome:
         """The run inside its resource scope; ``run.end`` is written (and the store told how

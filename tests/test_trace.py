@@ -86,7 +86,6 @@ def test_the_fast_path_writes_what_the_walk_writes(tmp_path: Path, value: dict[s
     writer.close()
     written = json.loads(path.read_text())
     assert {k: written[k] for k in value} == redactor(value)
-    assert redactor.value(value) == redactor(value)
     verbatim = Redactor({"hunter22-password"})  # its secrets show verbatim in JSON text
     text = json.dumps(value, ensure_ascii=False)
     assert verbatim.clean(text) == (value == verbatim(value))

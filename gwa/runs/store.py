@@ -164,10 +164,24 @@ def owner_alive(owner: str | None, updated: float, now: float | None = None) -> 
         return True
 
 
-def encode(state: dict[str, Any]) -> bytes:
-    """A checkpoint document as stored: versioned, JSON, compressed."""
+def encode(state: dict[str, Any], redact: Redact | None = None) -> bytes:
+    """A checkpoint document as stored: versioned, JSON, compressed; with ``redact``, its
+    secrets removed (the document walked only when its JSON text may hold one)."""
     body = json.dumps({"schema": SCHEMA, **state}, ensure_ascii=False, separators=(",", ":"))
+    if redact is not None and not redact.clean(body):
+        state = redact(state)
+        body = json.dumps({"schema": SCHEMA, **state}, ensure_ascii=False, separators=(",", ":"))
     return zlib.compress(body.encode("utf-8"), 1)
+
+
+class Redact(Protocol):
+    """What removes secrets from a checkpoint (`gwa.trace.Redactor`)."""
+
+    def __call__(self, value: Any) -> Any: ...
+
+    def clean(self, text: str) -> bool:
+        """Whether ``text`` certainly holds nothing to remove."""
+        ...
 
 
 def decode(data: bytes, where: str, ident: str) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from pg import postgres_url  # noqa: F401 (a fixture)
 
 from gwa.errors import RunLocked, RunsError
 from gwa.runs import CheckpointStore, RunInfo, SqliteStore, encode, open_store, owner_id
+from gwa.runs.store import decode
+from gwa.trace import Redactor
 
 
 def _info(run: str, created: float | None = None) -> RunInfo:
@@ -192,3 +194,16 @@ def test_postgres_url_password_never_appears_in_messages(postgres_url: str) -> N
         assert "hunter2" not in str(info.value)
     finally:
         store.close()
+
+
+def test_a_checkpoint_is_walked_for_secrets_only_when_its_text_may_hold_one() -> None:
+    """With a redactor, a clean document is stored byte for byte as without one; a document
+    quoting a secret, or with a credential-like field, is stored without it."""
+    redactor = Redactor({"hunter22-password"})
+    clean = {"working_memory": [{"text": "a plain thought"}], "cycle": 3}
+    assert encode(clean, redactor) == encode(clean)
+    quoting = {"working_memory": [{"text": "the goal says hunter22-password"}]}
+    stored = decode(encode(quoting, redactor), "t", "r@1")
+    assert stored["working_memory"][0]["text"] == "the goal says [redacted]"
+    keyed = decode(encode({"model": {"api_key": "abc"}}, redactor), "t", "r@1")
+    assert keyed["model"]["api_key"] == "[redacted]"
