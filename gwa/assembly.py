@@ -83,6 +83,7 @@ def build_memory(
     config = MemoryConfig(
         max_distance=spec.max_distance,
         hop_weight=spec.hop_weight,
+        lexical_top_bonus=spec.lexical_top_bonus,
         duplicate_similarity=spec.duplicate_similarity,
         half_life_s=spec.half_life_hours * 3600.0,
     )

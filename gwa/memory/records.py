@@ -38,8 +38,13 @@ class MemoryConfig:
     pool: int = 50
     """P: candidates taken from each of the dense and the lexical index before re-ranking."""
     lexical_weight: float = 1.0
-    hop_weight: float = 0.4
-    """How much of a memory's score flows to its one-hop neighbours in the link graph."""
+    lexical_top_bonus: float = 3.0
+    """Added (in z-score units) to the fused score of the lexical index's best match: an
+    exact match of a question's rare words is the surest first answer, which summing z-scores
+    pushed down when its vector was only middling (rank 1 fell below BM25's)."""
+    hop_weight: float = 0.2
+    """How much of a memory's score flows to its one-hop neighbours in the link graph (0.4
+    before: it lifted a best match's neighbours above it)."""
     max_distance: float = 0.85
     """Distance gate: dense candidates farther than this cosine distance are dropped."""
     retention_weight: float = 0.3

@@ -1,6 +1,7 @@
 """Hybrid retrieval: the dense top-P from chromadb and the BM25 top-P from the in-process
-lexical index are pooled, standardised (z-scores) and summed, expanded by one hop of the link
-graph, gated by cosine distance, and re-ranked by retention, trust and recency."""
+lexical index are pooled, standardised (z-scores) and summed, the lexical best match lifted,
+expanded by one hop of the link graph, gated by cosine distance, and re-ranked by retention,
+trust and recency."""
 
 from __future__ import annotations
 
@@ -84,6 +85,9 @@ def fuse(store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord]) ->
     zd = zscores([plan.dense.get(i, 0.0) for i in ids])
     zl = zscores([plan.lexical.get(i, 0.0) for i in ids])
     fused = {i: zd[j] + cfg.lexical_weight * zl[j] for j, i in enumerate(ids)}
+    if plan.lexical and cfg.lexical_top_bonus:
+        top = max(ids, key=lambda i: plan.lexical.get(i, 0.0))  # the first of equals
+        fused[top] += cfg.lexical_top_bonus
     plan.scores = dict(fused)
     for i, f in fused.items():
         for nb in store.links.adjacent(i):

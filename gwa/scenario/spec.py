@@ -233,8 +233,10 @@ class MemorySpec(_Spec):
     """learned: an admitted memory not cited within this many cycles is penalised."""
     max_distance: float = Field(default=0.85, gt=0.0, le=2.0)
     """Distance gate of retrieval (cosine distance)."""
-    hop_weight: float = Field(default=0.4, ge=0.0, le=1.0)
+    hop_weight: float = Field(default=0.2, ge=0.0, le=1.0)
     """Share of a recalled memory's score passed to its link-graph neighbours."""
+    lexical_top_bonus: float = Field(default=3.0, ge=0.0, le=10.0)
+    """Lift (z-score units) of the lexical index's best match in the fused ranking."""
     duplicate_similarity: float = Field(default=0.95, gt=0.0, le=1.0)
     half_life_hours: float = Field(default=168.0, gt=0.0)
     """Retention halves over this time for a memory recalled once; each recall stretches it."""
