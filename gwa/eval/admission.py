@@ -29,17 +29,21 @@ import numpy as np
 from gwa.errors import ConfigError
 from gwa.eval.memory import Conversation, Turn, load_locomo
 from gwa.memory.admission import (
+    CHAT_CUES,
     Lexicon,
     LogisticPolicy,
     candidate_features,
     hand_score,
     question_share,
+    without,
 )
 from gwa.memory.embeddings import MiniLMEmbedder, Vectors
 from gwa.memory.store import LongTermMemory, NewMemory
 from gwa.memory.working import AdmissionCandidate, Signals, make_entry
 
-POLICIES = ("admit-all", "admit-none", "hand-weighted", "learned")
+POLICIES = ("admit-all", "admit-none", "hand-weighted", "learned", "learned-generic")
+LEARNED = {"learned": (), "learned-generic": CHAT_CUES}
+"""The learned policies, each with the features it goes without."""
 K = 10
 
 
@@ -150,15 +154,16 @@ def usage_labels(
 
 
 def train_policy(
-    prepared: Sequence[Prepared], budget: float, folder: Path
+    prepared: Sequence[Prepared], budget: float, folder: Path, mask: tuple[str, ...] = ()
 ) -> tuple[LogisticPolicy, dict[str, Any]]:
-    """Fit the learned policy by usage on ``prepared``; threshold for ``budget`` storage."""
+    """Fit the learned policy by usage on ``prepared``; threshold for ``budget`` storage;
+    without the features named in ``mask``."""
     xs: list[dict[str, float]] = []
     ys: list[float] = []
     ws: list[float] = []
     for n, p in enumerate(prepared):
         f, y, w = usage_labels(p, folder / f"train-{n}")
-        xs += f
+        xs += [without(x, mask) for x in f]
         ys += y
         ws += w
     policy = LogisticPolicy(epsilon=0.0)
@@ -211,17 +216,15 @@ def evaluate_admission(
     tally = _Tally()  # the learned policy is trained on --train, or on all but the one tested
     with tempfile.TemporaryDirectory(prefix="gwa-admission-") as tmp:
         root = Path(tmp)
-        shared_policy = None
+        shared = None
         if held is not None:
-            shared_policy, info = train_policy(held, budget, root / "train")
-            tally.training.append({"on": str(train), **info})
+            shared = _train(held, budget, root / "train", tally, {"on": str(train)})
         for n, p in enumerate(data):
             t0 = time.perf_counter()
-            learned = shared_policy
+            learned = shared
             if learned is None:  # leave this conversation out of the training
                 others = [d for d in data if d is not p]
-                learned, info = train_policy(others, budget, root / f"loo-{n}")
-                tally.training.append({"held_out": p.conv.id, **info})
+                learned = _train(others, budget, root / f"loo-{n}", tally, {"held_out": p.conv.id})
             _evaluate_conversation(p, learned, tally, root / str(n))
             say(f"{p.conv.id}: {len(p.conv.turns)} turns, {time.perf_counter() - t0:.1f}s")
     report: dict[str, Any] = {
@@ -233,14 +236,26 @@ def evaluate_admission(
         **{name: _policy_report(tally, name) for name in POLICIES},
     }
     base = report["admit-all"][f"recall@{K}"]
-    ours = report["learned"][f"recall@{K}"]
-    report["learned"]["recall_vs_admit_all"] = round(ours / base, 4) if base else None
-    report["learned"].update(_ratios_by_conversation(tally))
-    report["learned"]["recall_vs_admit_all_ci95"] = ratio_ci(
-        np.array([r for _, r in tally.rows["learned"]]),
-        np.array([r for _, r in tally.rows["admit-all"]]),
-    )
+    for name in LEARNED:
+        ours = report[name][f"recall@{K}"]
+        report[name]["recall_vs_admit_all"] = round(ours / base, 4) if base else None
+        report[name].update(_ratios_by_conversation(tally, name))
+        report[name]["recall_vs_admit_all_ci95"] = ratio_ci(
+            np.array([r for _, r in tally.rows[name]]),
+            np.array([r for _, r in tally.rows["admit-all"]]),
+        )
     return report
+
+
+def _train(
+    data: Sequence[Prepared], budget: float, root: Path, tally: _Tally, about: dict[str, Any]
+) -> dict[str, LogisticPolicy]:
+    """Each learned policy trained on ``data`` (its training noted in the tally)."""
+    out = {}
+    for name, mask in LEARNED.items():
+        out[name], info = train_policy(data, budget, root / name, mask)
+        tally.training.append({**about, "policy": name, **info})
+    return out
 
 
 def _datasets(path: Path, train: Path | None) -> tuple[list[Prepared], list[Prepared] | None]:
@@ -256,19 +271,24 @@ def _datasets(path: Path, train: Path | None) -> tuple[list[Prepared], list[Prep
     return data, held
 
 
-def _evaluate_conversation(p: Prepared, learned: LogisticPolicy, tally: _Tally, root: Path) -> None:
+def _deciding(policy: LogisticPolicy, mask: tuple[str, ...]) -> Callable[[dict[str, float]], bool]:
+    def decide(f: dict[str, float]) -> bool:
+        p = policy.p(without(f, mask))
+        return p >= policy.admit_at(p)
+
+    return decide
+
+
+def _evaluate_conversation(
+    p: Prepared, learned: dict[str, LogisticPolicy], tally: _Tally, root: Path
+) -> None:
     """Stream one conversation's turns through each policy; count what it stored and the
     recall of the questions over that."""
-
-    def learned_decides(f: dict[str, float]) -> bool:
-        p = learned.p(f)
-        return p >= learned.admit_at(p)
-
     deciders: dict[str, Callable[[dict[str, float]], bool]] = {
         "admit-all": lambda f: True,
         "admit-none": lambda f: False,
         "hand-weighted": lambda f: hand_score(f) >= 0.5,
-        "learned": learned_decides,
+        **{name: _deciding(learned[name], mask) for name, mask in LEARNED.items()},
     }
     tally.turns += len(p.conv.turns)
     for name, decide in deciders.items():
@@ -281,10 +301,11 @@ def _evaluate_conversation(p: Prepared, learned: LogisticPolicy, tally: _Tally, 
         tally.recall_by_conversation[name][p.conv.id] = round(recall, 2)
 
 
-def _ratios_by_conversation(tally: _Tally) -> dict[str, Any]:
-    """Learned ÷ admit-all recall per conversation, and their spread (min, max, range)."""
+def _ratios_by_conversation(tally: _Tally, name: str = "learned") -> dict[str, Any]:
+    """A learned policy's ÷ admit-all's recall per conversation, and their spread (min, max,
+    range)."""
     learned, base = (
-        tally.recall_by_conversation["learned"],
+        tally.recall_by_conversation[name],
         tally.recall_by_conversation["admit-all"],
     )
     ratios = {c: round(r / base[c], 4) for c, r in learned.items() if base.get(c)}
@@ -340,12 +361,20 @@ def format_admission(report: dict[str, Any]) -> str:
     for name in POLICIES:
         r = report[name]
         lines.append(f"{name:16}{100 * r['stored_fraction']:8.1f}%{r['recall@10']:8.1f}")
-    ratio = report["learned"].get("recall_vs_admit_all")
-    if ratio is not None:
-        ci = report["learned"].get("recall_vs_admit_all_ci95")
-        band = f" (95% CI {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%, questions resampled)" if ci else ""
-        lines.append(f"learned keeps {100 * ratio:.1f}% of admit-all's recall@10{band}")
-    for conv, r in report["learned"].get("ratio_by_conversation", {}).items():
-        stored = report["learned"]["stored_by_conversation"].get(conv, 0.0)
-        lines.append(f"  {conv}: stores {100 * stored:.1f}%, keeps {100 * r:.1f}%")
+    for name in LEARNED:
+        lines += _kept(report, name)
     return "\n".join(lines)
+
+
+def _kept(report: dict[str, Any], name: str) -> list[str]:
+    """What share of admit-all's recall a learned policy keeps, overall and by conversation."""
+    r = report.get(name, {})
+    if r.get("recall_vs_admit_all") is None:
+        return []
+    ci = r.get("recall_vs_admit_all_ci95")
+    band = f" (95% CI {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%, questions resampled)" if ci else ""
+    lines = [f"{name} keeps {100 * r['recall_vs_admit_all']:.1f}% of admit-all's recall@10{band}"]
+    for conv, ratio in r.get("ratio_by_conversation", {}).items():
+        stored = r["stored_by_conversation"].get(conv, 0.0)
+        lines.append(f"  {conv}: stores {100 * stored:.1f}%, keeps {100 * ratio:.1f}%")
+    return lines

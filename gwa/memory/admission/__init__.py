@@ -3,6 +3,7 @@
 text) and `learning` (the policies a store uses, with usage credit)."""
 
 from gwa.memory.admission.features import (
+    CHAT_CUES,
     COLD_START,
     FEATURES,
     Lexicon,
@@ -11,6 +12,7 @@ from gwa.memory.admission.features import (
     question_share,
     text_features,
     vector,
+    without,
 )
 from gwa.memory.admission.learning import (
     AdmissionPolicy,
@@ -25,6 +27,7 @@ from gwa.memory.admission.policy import HAND_WEIGHTS, LogisticPolicy, Verdict, h
 from gwa.memory.admission.trust import INSTRUCTION_LIKE, TrustBook, instruction_like
 
 __all__ = [
+    "CHAT_CUES",
     "COLD_START",
     "FEATURES",
     "HAND_WEIGHTS",
@@ -48,4 +51,5 @@ __all__ = [
     "sigmoid",
     "text_features",
     "vector",
+    "without",
 ]

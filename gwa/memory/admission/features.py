@@ -90,6 +90,18 @@ With them a novel (0.8) 20-token thought of salience 0.7 that won gets p ≈ 0.9
 The lexical cues (words new to the stream, words not seen recently) add to that: new content is
 what later questions ask about."""
 
+CHAT_CUES = ("temporal", "reaction", "possessive", "first_person", "exclaim", "self_event")
+"""Features that read the style of chat text (first-person news, reactions, exclamations,
+time words). They mean something for any conversational content, but they were designed on
+LoCoMo's casual chat: `gwa eval admission` also reports the learned policy without them
+(``learned-generic``), so what they add on one dataset's style is visible."""
+
+
+def without(features: Mapping[str, float], names: tuple[str, ...]) -> dict[str, float]:
+    """``features`` with ``names`` set to 0 (as if the policy did not have them)."""
+    return {k: 0.0 if k in names else v for k, v in features.items()}
+
+
 _SELF_EVENT = re.compile(
     r"\b(i|we|my|our)\b.{0,30}\b(\w+ed|went|got|made|took|saw|began|bought|ran|won|found|met|"
     r"had|did|gave|felt|read|wrote|became)\b",
