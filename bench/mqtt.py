@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +39,8 @@ from gwa.broadcast.mqtt import MqttBus
 
 PAYLOAD = {"text": "x" * 500, "cycle": 1}
 WINDOW = 64
+SWARM_LATENCY = 0.2
+"""The fake model's latency a call in the swarm row (two rounds a cycle)."""
 """Publishes in flight at once for the throughput rows (the round-trip rows await each)."""
 
 
@@ -163,6 +167,68 @@ async def cycle_ms(port: int | None) -> float:
     return 1000 * elapsed / result.cycles
 
 
+SWARM_GENERATORS, SWARM_CRITICS, SWARM_WORKERS, SWARM_CYCLES = 56, 8, 8, 12
+
+
+def swarm_scenario(latency: float) -> str:
+    """64 agents (56 generators, 8 critics) on the fake model at ``latency`` s a call."""
+    agents = [f"  - {{name: g{i}, role: generator}}" for i in range(1, SWARM_GENERATORS + 1)]
+    agents += [f"  - {{name: c{i}, role: critic}}" for i in range(1, SWARM_CRITICS + 1)]
+    return (
+        "name: swarm\ngoal: Name the new park.\n"
+        f"models:\n  default: {{provider: fake, latency_s: {latency}, final_after: 100000}}\n"
+        "agents:\n" + "\n".join(agents) + "\nselection: {policy: score}\n"
+        f"workspace: {{max_cycles: {SWARM_CYCLES}, agent_deadline_s: 30}}\n"
+    )
+
+
+async def swarm_cycle_ms(folder: Path, port: int | None, latency: float) -> float:
+    """Median ms between cycle starts (the first two left out: joining, warming up) of the
+    64-agent swarm: all in this process on LocalBus, or (``port``) every agent in one of 8
+    `gwa agent` worker processes over the broker."""
+    path = folder / "swarm.yaml"
+    path.write_text(swarm_scenario(latency))
+    names = [a.name for a in parse_scenario(path.read_text()).agents]
+    workers: list[asyncio.subprocess.Process] = []
+    bus = MqttBus(f"mqtt://127.0.0.1:{port}") if port else None
+    if bus is not None:
+        await bus.start()
+        per = len(names) // SWARM_WORKERS
+        for w in range(SWARM_WORKERS):
+            roles = [x for n in names[w * per : (w + 1) * per] for x in ("--role", n)]
+            cmd = ["agent", str(path), *roles, "--bus", f"mqtt://127.0.0.1:{port}"]
+            workers.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "gwa.cli", *cmd, stderr=asyncio.subprocess.DEVNULL
+                )
+            )
+    ws = Workspace.from_yaml(
+        path, bus=bus, remote_agents=names if bus else (), trace_path=False, runs=False
+    )
+    starts: list[float] = []
+    ws.add_listener(
+        lambda e: starts.append(time.perf_counter()) if e.event == "cycle.start" else None
+    )
+    try:
+        await ws.run()
+    finally:
+        if bus is not None:
+            await bus.close()
+        for proc in workers:
+            await asyncio.wait_for(proc.wait(), 30)
+    gaps = [b - a for a, b in itertools.pairwise(starts[2:])]
+    return 1000 * statistics.median(gaps)
+
+
+async def swarm(folder: Path, port: int, latency: float) -> dict[str, float]:
+    """The swarm row: ms a cycle on LocalBus and over MQTT, and each minus the model's time
+    (two rounds of calls a cycle: the generators propose, then the critics review)."""
+    local = await swarm_cycle_ms(folder, None, latency)
+    mqtt = await swarm_cycle_ms(folder, port, latency)
+    model = 2 * latency * 1000
+    return {"latency_s": latency, "local_ms": local, "mqtt_ms": mqtt, "model_ms": model}
+
+
 async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         proc, port = start_broker(Path(tmp))
@@ -180,6 +246,7 @@ async def main(n: int) -> None:
             raw_w, bus_w = statistics.median(raws_w), statistics.median(buses_w)
             local = statistics.median([await cycle_ms(None) for _ in range(3)])
             mqtt = statistics.median([await cycle_ms(port) for _ in range(3)])
+            crowd = await swarm(Path(tmp), port, SWARM_LATENCY)
         finally:
             proc.terminate()
             proc.wait()
@@ -203,6 +270,18 @@ async def main(n: int) -> None:
             [["LocalBus", local], ["MqttBus", mqtt], ["overhead", mqtt - local]],
         )
     )
+    print()
+    m = crowd["model_ms"]
+    print(
+        table(
+            ["64 agents (8 worker processes over MQTT)", "ms a cycle", "minus the model's"],
+            [
+                ["LocalBus, one process", crowd["local_ms"], crowd["local_ms"] - m],
+                ["MqttBus, 8 `gwa agent` workers", crowd["mqtt_ms"], crowd["mqtt_ms"] - m],
+                ["MQTT above LocalBus", crowd["mqtt_ms"] - crowd["local_ms"], ""],
+            ],
+        )
+    )
     path = write(
         "mqtt",
         {
@@ -216,6 +295,7 @@ async def main(n: int) -> None:
             "ratio_inflight": round(ratio_w, 3),
             "cycle_ms_localbus": round(local, 2),
             "cycle_ms_mqttbus": round(mqtt, 2),
+            "swarm": {k: round(v, 2) for k, v in crowd.items()},
         },
     )
     print(f"\nwrote {path}")

@@ -129,7 +129,9 @@ def _run_parser(sub: Any) -> None:
 def _agent_parser(sub: Any) -> None:
     agent = sub.add_parser("agent", help="run one agent of a scenario in this process, over MQTT")
     agent.add_argument("scenario", help="a scenario file, or the name of a shipped one")
-    agent.add_argument("--role", required=True, help="the agent's name (or a role only one has)")
+    agent.add_argument(
+        "--role", action="append", required=True, help="an agent's name or sole role; repeatable"
+    )
     agent.add_argument("--model", help="fake | local | local:FILE.gguf | replay:FILE | openai:NAME")
     agent.add_argument("--run", help="join this run id (default: the first that expects it)")
     agent.add_argument("--wait", type=float, default=300.0, help="seconds to wait for a run")

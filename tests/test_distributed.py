@@ -148,6 +148,63 @@ async def test_outside_clients_feed_inputs_and_watch_broadcasts(
     assert b'"kind":"request"' in out
 
 
+TRIO = SCENARIO.replace(
+    "  - {name: remote-gen, role: generator}\n",
+    "  - {name: remote-a, role: generator}\n  - {name: remote-b, role: generator}\n",
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+async def test_one_worker_process_hosts_several_agents_and_they_leave_together(
+    tmp_path: Path, broker: Broker, sig: signal.Signals
+) -> None:
+    """`gwa agent --role a --role b`: both join and answer from one process (one connection);
+    SIGTERM makes both leave in one message and the process exit cleanly; SIGKILL leaves it to
+    the connection's will, which names both. Either way the run marks them absent and goes
+    on."""
+    path = tmp_path / "trio.yaml"
+    path.write_text(TRIO.replace("CYCLES", "8").replace("LATENCY", "0.2"))
+    worker = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "gwa.cli", "agent", str(path), "--role", "remote-a"),
+        *("--role", "remote-b", "--bus", broker.url, "--wait", "60"),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    bus = MqttBus(broker.url)
+    await bus.start()
+    trace = tmp_path / "t.jsonl"
+    remote = ["remote-a", "remote-b"]
+    ws = Workspace.from_yaml(path, bus=bus, remote_agents=remote, trace_path=trace)
+
+    def on_event(event: Event) -> None:
+        if event.event == "cycle.start" and event.cycle == 4:
+            os.kill(worker.pid, sig)
+
+    ws.add_listener(on_event)
+    result = await ws.run()
+    await bus.close()
+    assert await asyncio.wait_for(worker.wait(), 30) == (0 if sig == signal.SIGTERM else -sig)
+    assert result.cycles == 8
+    assert sorted(r.agent for r in events(trace, "agent.join")) == remote
+    calls = [r for r in events(trace, "model.call") if r.agent in remote]
+    assert {(r.agent, r.cycle) for r in calls} >= {(a, c) for a in remote for c in (1, 2, 3)}
+    assert sorted(r.agent for r in events(trace, "agent.absent")) == remote
+    assert not [r for r in calls if r.cycle > 6]  # none asked once they had left
+    assert worker.stderr is not None
+    said = (await worker.stderr.read()).decode()
+    assert said.count("joined run") == 2
+    assert said.count("left run") == (2 if sig == signal.SIGTERM else 0)
+
+
+def test_a_worker_names_each_agent_once() -> None:
+    from gwa import parse_scenario
+    from gwa.errors import ConfigError
+    from gwa.worker import run_agent
+
+    trio = parse_scenario(TRIO.replace("CYCLES", "2").replace("LATENCY", "0"))
+    with pytest.raises(ConfigError, match="name each agent once"):
+        asyncio.run(run_agent(trio, ["remote-a", "remote-a"], None))  # type: ignore[arg-type]
+
+
 async def test_a_killed_worker_is_marked_absent_and_the_run_goes_on(
     tmp_path: Path, broker: Broker
 ) -> None:

@@ -84,9 +84,12 @@ class Inbox:
             self.present[agent] = worker
             self._presence.append((agent, "join", f"worker {worker} joined"))
             self.joined.set()
-        elif kind == "leave" and agent and self.present.get(agent) == worker:
-            del self.present[agent]
-            self._presence.append((agent, "leave", str(payload.get("reason", "left"))))
+        elif kind == "leave":  # one worker's agents: ``agents`` (several) or ``agent``
+            listed = payload.get("agents")
+            for a in [str(x) for x in listed] if isinstance(listed, list) else [agent]:
+                if a and self.present.get(a) == worker:
+                    del self.present[a]
+                    self._presence.append((a, "leave", str(payload.get("reason", "left"))))
 
     def take_presence(self) -> list[Presence]:
         """Joins and leaves since the last call."""
