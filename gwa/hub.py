@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -19,7 +19,7 @@ from gwa.agents.agent import Agent, AgentContext, CallRecord
 from gwa.agents.roles import Role, parse_output
 from gwa.broadcast import Bus, Envelope, HandlerHandle, Sender, Subscription, Topics
 from gwa.errors import GwaError
-from gwa.types import Request
+from gwa.types import Request, plain
 
 REQUEST = TypeAdapter(Request)
 
@@ -102,7 +102,7 @@ class AgentRunner:
         finally:
             if pump is not None:
                 await pump.close()
-        reply["calls"] = [asdict(c) for c in ctx.calls]
+        reply["calls"] = [plain(c) for c in ctx.calls]
         envelope = self._sender.envelope(self._topics.proposal, "reply", reply, envelope.cycle)
         await self._bus.publish(envelope)
 

@@ -7,6 +7,8 @@ records in `gwa.trace`).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
@@ -188,3 +190,27 @@ class Stateful(Protocol):
     def restore(self, state: dict[str, Any]) -> None:
         """Take back a state `snapshot` returned (possibly in another process)."""
         ...
+
+
+@functools.cache
+def _field_names(cls: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def plain(obj: Any) -> Any:
+    """`dataclasses.asdict` without its deep copy of every value: a dataclass becomes a dict
+    of its fields, tuples, lists and dicts are rebuilt around their converted items, anything
+    else is kept as it is (for the immutable values of events, checkpoints and replies, which
+    are made every cycle)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {n: plain(getattr(obj, n)) for n in _field_names(type(obj))}
+    if isinstance(obj, tuple | list):
+        return type(obj)(plain(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    return obj
+
+
+def field_values(obj: Any) -> tuple[Any, ...]:
+    """A dataclass's field values in order, as they are (`dataclasses.astuple` copies each)."""
+    return tuple(getattr(obj, n) for n in _field_names(obj.__class__))

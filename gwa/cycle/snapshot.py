@@ -8,23 +8,23 @@ freshly built context, so the next cycle runs as it would have in the interrupte
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 from gwa.cycle.act import candidate_from
 from gwa.cycle.context import CycleContext
 from gwa.cycle.state import CycleState, Provenance
 from gwa.memory import AdmissionCandidate, Signals
-from gwa.types import Stateful, Usage, WorkingEntry
+from gwa.types import Stateful, Usage, WorkingEntry, plain
 
 
 def state_to_dict(state: CycleState) -> dict[str, Any]:
     """A `CycleState` as JSON data."""
     out = {f.name: getattr(state, f.name) for f in fields(state)}
     out["usage"] = [state.usage.prompt_tokens, state.usage.completion_tokens]
-    out["last_winner"] = asdict(state.last_winner) if state.last_winner else None
-    out["provenance"] = {k: asdict(v) for k, v in state.provenance.items()}
-    out["held"] = [asdict(c) for c in state.held]
+    out["last_winner"] = plain(state.last_winner) if state.last_winner else None
+    out["provenance"] = {k: plain(v) for k, v in state.provenance.items()}
+    out["held"] = [plain(c) for c in state.held]
     out["outputs"], out["notes"], out["recent"] = (
         list(state.outputs),
         list(state.notes),

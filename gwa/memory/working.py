@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from gwa.types import Memory, WorkingEntry
+from gwa.types import Memory, WorkingEntry, field_values
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _CONTENT = re.compile(r"[a-z0-9]{4,}")
@@ -72,7 +72,7 @@ class WorkingMemory:
 
     def snapshot(self) -> dict[str, Any]:
         """The entries, oldest first (a checkpoint)."""
-        return {"entries": [list(astuple(e)) for e in self._entries]}
+        return {"entries": [list(field_values(e)) for e in self._entries]}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take back a `snapshot`."""
