@@ -12,8 +12,10 @@ floor any chromadb-based memory pays. GWA's retrieval adds the lexical index, fu
 link-graph hop and the record fetch for re-ranking.
 
 Reported: add throughput (records/s, vectors given; and with embedding, 500 records);
-retrieval p50/p95 (ms) at each size, query embedding excluded and included; embedding
-throughput (texts/s) for short and turn-length texts. Target: p95 < 15 ms at 100k, excluded.
+retrieval p50/p95 (ms) at each size, query embedding excluded and included; the learned
+admission's decision on one candidate (novelty lookup, features, policy; its embedding
+excluded); embedding throughput (texts/s) for short and turn-length texts. Targets: retrieval
+p95 < 15 ms at 100k, excluded; admission decision p95 ≤ 1 ms.
 
 Run: python bench/memory.py [--sizes 10000,100000] [--queries 200]
 """
@@ -31,8 +33,10 @@ from typing import Any
 import numpy as np
 from _common import table, write
 
+from gwa.memory.admission import LearnedAdmission, candidate_features
 from gwa.memory.embeddings import MiniLMEmbedder
 from gwa.memory.store import LongTermMemory, NewMemory
+from gwa.memory.working import AdmissionCandidate, make_entry
 
 K = 10
 
@@ -52,6 +56,27 @@ def sentences(count: int, seed: int, vocab: list[str]) -> list[str]:
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ms = sorted(1000 * s for s in samples)
     return statistics.median(ms), ms[int(0.95 * (len(ms) - 1))]
+
+
+def admission_times(
+    store: LongTermMemory, texts: list[str], vecs: Any
+) -> dict[str, tuple[float, float]]:
+    """p50/p95 ms of the learned admission's decision on one candidate against the store:
+    whole (nearest stored memory for novelty, then features, lexicon, trust and policy; the
+    candidate's embedding excluded, as for retrieval) and the policy's part alone (features,
+    lexicon, logistic verdict, given the novelty)."""
+    policy = LearnedAdmission()
+    whole, alone = [], []
+    for i, text in enumerate(texts):
+        c = AdmissionCandidate(make_entry(f"w{i}", i, "g1", "thought", text), "bench", "evicted")
+        t0 = time.perf_counter()
+        policy.decide([c], store, vecs[i : i + 1])
+        whole.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        f = candidate_features(c, novelty=0.5, trust=0.5, lexicon=policy.lexicon)
+        policy.policy.verdict(f, text, "g1", guarded=False)
+        alone.append(time.perf_counter() - t0)
+    return {"admission_decision": percentiles(whole), "admission_policy_only": percentiles(alone)}
 
 
 def main() -> None:
@@ -126,6 +151,7 @@ def main() -> None:
                 "gwa_excluding_embedding": percentiles(excl),
                 "gwa_including_embedding": percentiles(incl),
                 "chromadb_query_only": percentiles(raw),
+                **admission_times(store, queries, qvecs),
             }
             result["sizes"][str(n)] = {
                 key: {"p50_ms": round(a, 2), "p95_ms": round(b, 2)} for key, (a, b) in p.items()
@@ -135,7 +161,7 @@ def main() -> None:
         result["add_vectors_given_per_s"] = round((n - 500) / max(added_s, 1e-9), 1)
         store.close()
 
-    print(table(["records", "retrieval (top-10)", "p50 ms", "p95 ms"], rows))
+    print(table(["records", "retrieval (top-10) or admission", "p50 ms", "p95 ms"], rows))
     print()
     print(
         table(

@@ -477,3 +477,17 @@ def test_memory_train_on_a_locomo_file_writes_the_store_policy(
     assert list(learned.policy.w) == list(policy.w)
     bad = ["memory", "--store", str(store), "train", "--traces", str(data), "--budget", "0.4"]
     assert main(bad) == 2  # --budget belongs to --dataset
+
+
+def test_a_decision_with_the_candidates_vectors_given_is_the_same(tmp_path: Path) -> None:
+    """`decide(..., vectors)` skips embedding the candidates and changes nothing else."""
+    store = LongTermMemory(tmp_path / "m")
+    store.add([NewMemory("A monthly manga club run by teen volunteers at the library.")])
+    cands = [candidate(THOUGHT), candidate("Open the library late on Fridays for gaming.", cycle=2)]
+    embedded = LearnedAdmission().decide(cands, store)
+    given = LearnedAdmission().decide(
+        cands, store, store.embedder.embed([THOUGHT, cands[1].entry.text])
+    )
+    assert [v.p for v in given] == [v.p for v in embedded]
+    assert [v.features for v in given] == [v.features for v in embedded]
+    assert embedded[0].features["novelty"] < embedded[1].features["novelty"]  # near the stored one

@@ -20,6 +20,7 @@ from gwa.memory.admission.trust import TrustBook
 from gwa.memory.working import AdmissionCandidate, source_of
 
 if TYPE_CHECKING:
+    from gwa.memory.embeddings import Vectors
     from gwa.memory.store import LongTermMemory
 
 
@@ -146,9 +147,12 @@ class HandWeighted(FixedPolicy):
         return out
 
 
-def novelties(candidates: Sequence[AdmissionCandidate], store: LongTermMemory) -> list[float]:
-    """1 − the highest cosine similarity of each candidate to long-term memory."""
-    vecs = store.embedder.embed([c.entry.text for c in candidates])
+def novelties(
+    candidates: Sequence[AdmissionCandidate], store: LongTermMemory, vectors: Vectors | None = None
+) -> list[float]:
+    """1 − the highest cosine similarity of each candidate to long-term memory (``vectors``:
+    the candidates' own, from the store's embedder, to skip embedding them)."""
+    vecs = store.embedder.embed([c.entry.text for c in candidates]) if vectors is None else vectors
     return [max(0.0, 1.0 - sim) if mid else 1.0 for mid, sim, _ in store.nearest(vecs)]
 
 
@@ -220,11 +224,15 @@ class LearnedAdmission:
         return min(self.trust.trust(s) for s in self.sources(c, store))
 
     def decide(
-        self, candidates: Sequence[AdmissionCandidate], store: LongTermMemory
+        self,
+        candidates: Sequence[AdmissionCandidate],
+        store: LongTermMemory,
+        vectors: Vectors | None = None,
     ) -> list[Verdict]:
-        """p(admit | features) for each candidate, with the trust of its source."""
+        """p(admit | features) for each candidate, with the trust of its source (``vectors``:
+        the candidates' embeddings, if already made)."""
         out: list[Verdict] = []
-        for c, novelty in zip(candidates, novelties(candidates, store), strict=True):
+        for c, novelty in zip(candidates, novelties(candidates, store, vectors), strict=True):
             sources = self.sources(c, store)
             f = candidate_features(
                 c,
