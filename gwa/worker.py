@@ -56,13 +56,12 @@ def pick_agent(scenario: Scenario, name: str) -> str:
 async def discover(
     options: MqttOptions,
     scenario: str,
-    agents: str | Sequence[str],
+    names: Sequence[str],
     *,
     run: str | None,
     wait_s: float,
 ) -> Announcement:
-    """Wait for a retained announcement of a run of ``scenario`` that expects ``agents``."""
-    names = [agents] if isinstance(agents, str) else list(agents)
+    """Wait for a retained announcement of a run of ``scenario`` that expects ``names``."""
     bus = MqttBus(options)
     await bus.start()
     sub = bus.subscribe("gwa/+/control")
@@ -91,7 +90,7 @@ async def discover(
 
 async def serve(
     ws: Workspace,
-    agents: str | Sequence[str],
+    names: Sequence[str],
     options: MqttOptions,
     *,
     run: str | None = None,
@@ -100,13 +99,12 @@ async def serve(
 ) -> int:
     """Run agents of ``ws`` (one, or several sharing one connection: each request is received
     and decoded once for all of them) for one run; returns an exit code."""
-    names = [agents] if isinstance(agents, str) else list(agents)
     built = {a.name: a for a in ws.build_agents()}
     found = await discover(options, ws.scenario.name, names, run=run, wait_s=wait_s)
     topics = Topics(found.run)
     worker = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
     control = Sender(f"worker:{names[0]}@{worker}")
-    bus = _worker_bus(options, topics, control, names, worker)
+    bus = _worker_bus(options, topics, control, list(names), worker)
     await bus.start()
     ended = asyncio.Event()
     runners = {n: AgentRunner(built[n], bus, topics, sender=f"agent:{n}@{worker}") for n in names}

@@ -15,6 +15,16 @@ from typing import Any
 import pytest
 
 TOKEN = "test-token-0123456789"
+PICNIC = """
+name: picnic
+goal: pick a fruit for the picnic
+agents:
+  - {name: g, role: generator}
+selection: {policy: score, respond_min_score: -5}
+workspace: {max_cycles: 6}
+approval: {respond: true}
+"""
+"""A served scenario whose answer waits for a person's approval."""
 
 
 def free_port() -> int:

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gwa.errors import ConfigError, GwaError
 from gwa.serve.hub import RunHub
-from gwa.serve.openai_api import chat_completions, models
+from gwa.serve.openai_api import body, chat_completions, models
 from gwa.workspace import Decision
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -38,17 +38,6 @@ Handler = Callable[[Request], Awaitable[Response]]
 def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
     """The JSON error body (OpenAI's shape, so its clients show the message)."""
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
-
-
-async def body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400 naming what is wrong."""
-    try:
-        data = await request.json()
-    except ValueError:
-        raise HTTPException(400, "the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise HTTPException(400, "the body must be a JSON object")
-    return data
 
 
 def text_field(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:

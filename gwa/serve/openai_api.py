@@ -53,14 +53,20 @@ def conversation(data: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]
     return turns[last][1], earlier
 
 
-async def chat_completions(request: Request, hub: RunHub) -> Response:
-    """``POST /v1/chat/completions`` (``stream`` or not)."""
+async def body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or a 400 naming what is wrong."""
     try:
         data = await request.json()
     except ValueError:
         raise HTTPException(400, "the body is not JSON") from None
     if not isinstance(data, dict):
         raise HTTPException(400, "the body must be a JSON object")
+    return data
+
+
+async def chat_completions(request: Request, hub: RunHub) -> Response:
+    """``POST /v1/chat/completions`` (``stream`` or not)."""
+    data = await body(request)
     name = data.get("model")
     if not isinstance(name, str) or name not in hub.served:
         raise KeyError(f"the model {name!r} does not exist; models: {', '.join(hub.served)}")

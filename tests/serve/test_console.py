@@ -7,19 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from served import TOKEN, serving
+from playwright.sync_api import Browser, Page, expect
+from served import PICNIC, TOKEN, serving
 
-CHROMIUM = "/usr/bin/chromium"
-PICNIC = """
-name: picnic
-goal: pick a fruit for the picnic
-agents:
-  - {name: g, role: generator}
-selection: {policy: score, respond_min_score: -5}
-workspace: {max_cycles: 6}
-approval: {respond: true}
-"""
 IDLER = """
 name: idler
 goal: keep an eye on the garden
@@ -40,17 +30,6 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (folder / "idler.yaml").write_text(IDLER)
     with serving(folder, str(folder / "picnic.yaml"), str(folder / "idler.yaml")) as u:
         yield u
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 def open_console(browser: Browser, url: str) -> tuple[Page, list[str]]:

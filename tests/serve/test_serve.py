@@ -10,17 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from served import TOKEN, serving
+from served import PICNIC, TOKEN, serving
 
-APPROVE = """
-name: picnic
-goal: pick a fruit for the picnic
-agents:
-  - {name: g, role: generator}
-selection: {policy: score, respond_min_score: -5}
-workspace: {max_cycles: 6}
-approval: {respond: true}
-"""
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -28,7 +19,7 @@ pytestmark = pytest.mark.timeout(120)
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`gwa serve brainstorm picnic.yaml --model fake`, stopped by its PID."""
     folder = tmp_path_factory.mktemp("serve")
-    (folder / "picnic.yaml").write_text(APPROVE)
+    (folder / "picnic.yaml").write_text(PICNIC)
     with serving(folder, "brainstorm", str(folder / "picnic.yaml")) as url:
         yield url
 

@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 from conftest import REPO, SCENARIOS
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from gwa import Workspace, load_scenario
 from gwa.agents.testing import FakeModel
 from gwa.types import Memory
 from gwa.viewer import Viewer, serve_in_background
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO / "test-output" / "viewer"
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,17 +49,6 @@ def make_trace(path: Path, final_after: int) -> Path:
     with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
         pool.submit(asyncio.run, ws.run()).result()
     return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
