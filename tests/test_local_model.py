@@ -190,3 +190,59 @@ async def test_the_embedded_model_streams_its_constrained_output() -> None:
     assert streamed.usage.completion_tokens == len(pieces)
     assert streamed.usage.prompt_tokens == whole.usage.prompt_tokens
     assert parse_output("candidates", streamed.text).candidates  # type: ignore[attr-defined]
+
+
+async def test_grammar_checked_on_the_top_tokens_keeps_every_output_valid() -> None:
+    """The grammar runs on the top-k tokens of a step and over the whole vocabulary only when
+    none of them is valid (the first token, where the model wants prose, usually). Hot
+    temperatures and several seeds: every output parses, and both paths were taken."""
+    from gwa.agents.llamacpp import TopKGrammarSampler
+    from gwa.agents.models import ChatRequest
+    from gwa.agents.roles import parse_output, request_schema
+    from gwa.types import ChatMessage
+
+    model = LocalChatModel.shared()
+    messages = (
+        ChatMessage("system", "You are a critic. Score each numbered candidate."),
+        ChatMessage("user", "GOAL: a yellow fruit\nCANDIDATES:\n[1] banana\n[2] plum"),
+    )
+    schema = request_schema("critiques", n_candidates=2, max_tokens=96)
+    steps = fallbacks = 0
+    for seed, temperature in [(1, 0.2), (2, 0.9), (3, 1.2), (4, 1.2)]:
+        # room beyond the schema's string bounds, so no reply is cut by max_tokens
+        reply = await model.complete(ChatRequest(messages, temperature, 400, seed, schema))
+        parse_output("critiques", reply.text, n_candidates=2)
+        sampler = model._llm._sampler
+        assert isinstance(sampler, TopKGrammarSampler)
+        steps += sampler.steps
+        fallbacks += sampler.fallbacks
+    assert steps > 4 * 10
+    assert 0 < fallbacks < steps
+
+
+async def test_an_agents_system_prompt_is_restored_not_evaluated_again() -> None:
+    """Two agents take turns (A, B, A, B): each one's first message is evaluated once, kept,
+    and restored for its next call, so fewer prompt tokens are evaluated; greedy outputs are
+    those of a model that evaluates every prompt whole."""
+    from gwa.agents.models import ChatRequest
+    from gwa.agents.roles import request_schema
+    from gwa.types import ChatMessage
+
+    def request(system: str, goal: str) -> ChatRequest:
+        messages = (ChatMessage("system", system), ChatMessage("user", f"GOAL: {goal}"))
+        return ChatRequest(messages, 0.0, 48, 0, request_schema("candidates", max_tokens=48))
+
+    a = "You are a gardener. Propose one concrete idea for a small park, in one sentence."
+    b = "You are a teacher. Propose one concrete idea for a school trip, in one sentence."
+    turns = [request(a, "shade"), request(b, "museums"), request(a, "benches"), request(b, "rain")]
+    kept = LocalChatModel(keep_prefixes=8)
+    whole = LocalChatModel(keep_prefixes=0)
+    replies = [await kept.complete(r) for r in turns]
+    expected = [await whole.complete(r) for r in turns]
+    assert [r.text for r in replies] == [r.text for r in expected]
+    states = kept._llm.prefix_states
+    assert (states.saved, states.restored) == (2, 2)
+    assert whole._llm.prefix_states is None
+    saved_tokens = kept.profile.prompt_tokens - kept.profile.prompt_evaluated
+    assert saved_tokens > 2 * 20  # both restored system prompts are longer than 20 tokens
+    assert whole.profile.prompt_evaluated > kept.profile.prompt_evaluated

@@ -5,7 +5,10 @@ By default it runs SmolLM2-135M-Instruct (Q4_1), shipped as a file inside the Py
 time. One llama.cpp instance per model file is shared by every agent of the process; calls
 run one at a time in a worker thread, off the event loop. A 135M model does not follow format
 instructions, so each role's JSON schema is compiled to a llama.cpp grammar and enforced while
-sampling: outputs parse by construction.
+sampling: outputs parse by construction. The grammar is checked on the top-k tokens of a step
+(the whole vocabulary only when none of them is valid), and the KV state of each prompt's first
+message (an agent's system prompt) is kept for its next call (``keep_prefixes`` states, about
+2 MB each): see `gwa.agents.llamacpp`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import importlib.util
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,6 +67,32 @@ def grammar_schema(schema: Any) -> Any:
     return schema
 
 
+@dataclass
+class LocalProfile:
+    """Where the embedded model's time went, summed over calls (llama.cpp's own counters).
+
+    ``prompt_evaluated`` < ``prompt_tokens`` when llama.cpp reused the previous call's cached
+    prefix (the KV cache holds one sequence: the longest common prefix with the last prompt).
+    The rest of ``wall_ms`` (not prompt processing, not generation) is sampling (the grammar
+    included), detokenising and Python.
+    """
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    prompt_evaluated: int = 0
+    prompt_ms: float = 0.0
+    generated: int = 0
+    generate_ms: float = 0.0
+    wall_ms: float = 0.0
+
+    @property
+    def prefix_hit_share(self) -> float:
+        """Share of prompt tokens served from the KV cache instead of evaluated."""
+        if not self.prompt_tokens:
+            return 0.0
+        return max(0.0, 1 - self.prompt_evaluated / self.prompt_tokens)
+
+
 class LocalChatModel:
     """A GGUF model run by llama-cpp-python in this process."""
 
@@ -76,9 +107,13 @@ class LocalChatModel:
         n_threads: int | None = None,
         constrained: bool = True,
         repeat_penalty: float = 1.1,
+        keep_prefixes: int = 32,
     ) -> None:
         try:
-            from llama_cpp import Llama
+            from gwa.agents.llamacpp import PrefixStates, fast_llama_class
+
+            llama_class = fast_llama_class()
+            import llama_cpp
         except ImportError:
             raise ModelUnavailable(
                 "llama-cpp-python is not installed; install it with: pip install 'gwa[local]'"
@@ -87,11 +122,13 @@ class LocalChatModel:
         if not self.path.is_file():
             raise ModelUnavailable(f"local model file {self.path} not found")
         self.constrained = constrained
+        self._c = llama_cpp
         self.repeat_penalty = repeat_penalty
         self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
+        self.profile = LocalProfile()
         try:
-            self._llm = Llama(
+            self._llm = llama_class(
                 model_path=str(self.path),
                 n_ctx=n_ctx,
                 n_threads=n_threads or os.cpu_count() or 1,
@@ -99,6 +136,8 @@ class LocalChatModel:
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(f"cannot load {self.path}: {exc}") from None
+        if keep_prefixes:
+            self._llm.prefix_states = PrefixStates(keep_prefixes)
 
     @classmethod
     def shared(cls, path: str | Path | None = None) -> LocalChatModel:
@@ -135,6 +174,8 @@ class LocalChatModel:
         self, request: ChatRequest, on_text: Callable[[str], None] | None = None
     ) -> ChatResponse:
         with self._lock:
+            started = time.perf_counter()
+            self._c.llama_perf_context_reset(self._llm.ctx)
             grammar = self._grammar(request.schema)
             messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
             result: Any = self._llm.create_chat_completion(
@@ -147,14 +188,28 @@ class LocalChatModel:
                 stream=on_text is not None,
             )
             if on_text is not None:
-                return self._streamed(result, messages, on_text)
-        text = result["choices"][0]["message"]["content"] or ""
-        usage = result.get("usage") or {}
-        return ChatResponse(
-            text=text,
-            usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
-            model=self.name,
-        )
+                response = self._streamed(result, messages, on_text)
+            else:
+                text = result["choices"][0]["message"]["content"] or ""
+                usage = result.get("usage") or {}
+                n_in, n_out = (
+                    int(usage.get("prompt_tokens", 0)),
+                    int(usage.get("completion_tokens", 0)),
+                )
+                response = ChatResponse(text=text, usage=Usage(n_in, n_out), model=self.name)
+            self._count(response.usage, time.perf_counter() - started)
+        return response
+
+    def _count(self, usage: Usage, seconds: float) -> None:
+        perf = self._c.llama_perf_context(self._llm.ctx)
+        p = self.profile
+        p.calls += 1
+        p.prompt_tokens += usage.prompt_tokens
+        p.prompt_evaluated += perf.n_p_eval
+        p.prompt_ms += perf.t_p_eval_ms
+        p.generated += perf.n_eval
+        p.generate_ms += perf.t_eval_ms
+        p.wall_ms += seconds * 1000
 
     def _streamed(self, chunks: Any, messages: Any, on_text: Callable[[str], None]) -> ChatResponse:
         """Hand each generated piece to ``on_text``; the whole text and its usage (each
