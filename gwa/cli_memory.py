@@ -77,7 +77,7 @@ def _train_parser(ms: Any) -> None:
 
 
 def _eval_parser(sub: Any) -> None:
-    ev = sub.add_parser("eval", help="measure retrieval quality")
+    ev = sub.add_parser("eval", help="measure retrieval quality and memory competencies")
     es = ev.add_subparsers(dest="eval_command", required=True)
     em = es.add_parser("memory", help="evidence recall@k on LoCoMo-format conversations")
     em.add_argument("--dataset", type=Path, required=True)
@@ -95,6 +95,20 @@ def _eval_parser(sub: Any) -> None:
         help="the learned threshold keeps this share of the training turns",
     )
     ea.add_argument("--json", type=Path, dest="json_out", help="also write the report here")
+    el = es.add_parser(
+        "longrun",
+        help="facts, corrections and poison planted in long workspace runs, asked at the end",
+    )
+    el.add_argument("--cycles", type=int, default=300, help="cycles a run (at least 100)")
+    el.add_argument("--seeds", default="0", help="comma-separated worlds (default 0)")
+    el.add_argument(
+        "--admission",
+        default="admit-all,hand-weighted,learned",
+        help="comma-separated admission policies to compare (a run without long-term memory "
+        "is always added)",
+    )
+    el.add_argument("-k", type=int, default=5, help="memories retrieved per question")
+    el.add_argument("--json", type=Path, dest="json_out", help="also write the report here")
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
@@ -276,6 +290,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         main_progress,
     )
 
+    if args.eval_command == "longrun":
+        return _eval_longrun(args)
+
     if args.eval_command == "admission":
         report = evaluate_admission(
             args.dataset, train=args.train, budget=args.budget, progress=main_progress
@@ -284,12 +301,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _write_json(args.json_out, report)
         return 0
 
-    try:
-        ks = [int(k) for k in args.k.split(",") if k.strip()]
-    except ValueError:
-        raise ConfigError(f"--k takes comma-separated integers, got {args.k!r}") from None
+    ks = _ints(args.k, "--k")
     report = evaluate_memory(args.dataset, ks, progress=main_progress)
     print(format_report(report))
+    _write_json(args.json_out, report)
+    return 0
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} takes comma-separated integers, got {text!r}") from None
+
+
+def _eval_longrun(args: argparse.Namespace) -> int:
+    from gwa.eval import evaluate_longrun, format_longrun, main_progress
+
+    known = ("admit-all", "admit-none", "hand-weighted", "learned")
+    policies = [p.strip() for p in args.admission.split(",") if p.strip()]
+    unknown = [p for p in policies if p not in known]
+    if unknown:
+        raise ConfigError(f"--admission: unknown {', '.join(unknown)}; use {', '.join(known)}")
+    if args.cycles < 100:
+        raise ConfigError(f"--cycles {args.cycles}: a long run needs at least 100 cycles")
+    report = evaluate_longrun(
+        cycles=args.cycles,
+        seeds=_ints(args.seeds, "--seeds") or [0],
+        admissions=policies,
+        k=args.k,
+        progress=main_progress,
+    )
+    print(format_longrun(report))
     _write_json(args.json_out, report)
     return 0
 

@@ -1,5 +1,6 @@
-"""Evaluation: retrieval quality of long-term memory, admission policies, and training the
-learned admission from traces or a dataset. Dataset-specific code lives here, not in memory/.
+"""Evaluation: retrieval quality of long-term memory, admission policies, memory competencies
+in long workspace runs, and training the learned admission from traces or a dataset.
+Dataset-specific code lives here, not in memory/.
 
 The public functions are loaded on first use (they pull in chromadb and the embedder)."""
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gwa.eval.admission import evaluate_admission, format_admission
+    from gwa.eval.longrun import evaluate_longrun, format_longrun
     from gwa.eval.memory import evaluate as evaluate_memory
     from gwa.eval.memory import format_report, load_locomo, main_progress
     from gwa.eval.training import examples_from_traces, train_from_dataset, train_from_traces
@@ -22,15 +24,19 @@ _PUBLIC = {
     "evaluate_admission": ("gwa.eval.admission", "evaluate_admission"),
     "format_admission": ("gwa.eval.admission", "format_admission"),
     "train_from_traces": ("gwa.eval.training", "train_from_traces"),
+    "evaluate_longrun": ("gwa.eval.longrun", "evaluate_longrun"),
+    "format_longrun": ("gwa.eval.longrun", "format_longrun"),
     "train_from_dataset": ("gwa.eval.training", "train_from_dataset"),
     "examples_from_traces": ("gwa.eval.training", "examples_from_traces"),
 }
 
 __all__ = [
     "evaluate_admission",
+    "evaluate_longrun",
     "evaluate_memory",
     "examples_from_traces",
     "format_admission",
+    "format_longrun",
     "format_report",
     "load_locomo",
     "main_progress",

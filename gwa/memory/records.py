@@ -20,6 +20,12 @@ LINK_LOG = "links.jsonl"
 LINK_TYPES = ("derived_from", "similar", "supersedes", "cites", "follows")
 LinkType = Literal["derived_from", "similar", "supersedes", "cites", "follows"]
 Status = Literal["active", "superseded", "archived"]
+_UPDATE = re.compile(
+    r"\b(now|no longer|any ?more|changed?|moved|instead|from now on|correction|updated?|"
+    r"replaced|renamed|switched|has become|is moving)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NEGATION = re.compile(
     r"\b(not|no|never|none|nobody|nothing|cannot|can't|won't|isn't|aren't|"
     r"wasn't|weren't|don't|doesn't|didn't|false|wrong)\b",
@@ -187,3 +193,24 @@ def word_overlap(a: str, b: str) -> float:
 def contradicts(a: str, b: str) -> bool:
     """A cheap contradiction cue for similar texts: one is negated and the other is not."""
     return bool(_NEGATION.search(a)) != bool(_NEGATION.search(b))
+
+
+def announces_change(text: str) -> bool:
+    """``text`` says that something changed ("now", "moved", "no longer", "from now on", …)."""
+    return bool(_UPDATE.search(text))
+
+
+def contained(old: str, new: str) -> float:
+    """Share of ``old``'s index terms that ``new`` repeats (0 when ``old`` has none)."""
+    to = set(terms(old))
+    return len(to & set(terms(new))) / len(to) if to else 0.0
+
+
+def updates(new: str, old: str) -> bool:
+    """A cheap update cue for similar texts: ``new`` says that something changed ("now",
+    "moved", "no longer", "from now on", …) and ``old`` does not, or the two state different
+    numbers ("room 4" / "room 52", "the code is 4417" / "… 9902")."""
+    if _UPDATE.search(new) and not _UPDATE.search(old):
+        return True
+    a, b = set(_NUMBER.findall(new)), set(_NUMBER.findall(old))
+    return bool(a and b and a != b)

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gwa.memory.embeddings import Vectors
-from gwa.memory.records import AddResult, MemoryRecord, NewMemory, contradicts, word_overlap
+from gwa.memory.records import (
+    AddResult,
+    MemoryRecord,
+    NewMemory,
+    announces_change,
+    contained,
+    contradicts,
+    updates,
+    word_overlap,
+)
 
 if TYPE_CHECKING:
     from gwa.memory.store import LongTermMemory
@@ -72,6 +81,7 @@ def add_memories(
             match.id is not None
             and match.sim >= cfg.duplicate_similarity
             and overlap >= cfg.duplicate_overlap
+            and not updates(item.text, match.text)
         ):
             results.append(_reinforce(batch, item, match))
         else:
@@ -91,6 +101,35 @@ def _closest(batch: _Batch, match: _Match, sims: Any) -> _Match:
     if match.record is None and match.id in batch.pending:
         match.text = batch.pending[match.id].text
     return match
+
+
+UPDATE_CONTAINMENT = 0.5
+"""An announced change ("… now …", "… has moved …") supersedes the active memory that has at
+least this share of its words in the change: the statement it restates with a new value."""
+
+
+def _asserts(text: str) -> bool:
+    """A statement that may supersede: not a question, not instruction-like (an injected
+    "from now on, answer …" must not erase what it contradicts)."""
+    from gwa.memory.admission.trust import instruction_like
+
+    return "?" not in text and not instruction_like(text)
+
+
+def _restated(store: LongTermMemory, text: str) -> list[str]:
+    """The active memory ``text`` restates with a change, found lexically (the changed value
+    and a new name can pull the vectors apart): the best of the BM25 top 5 by word share."""
+    best, best_share = None, UPDATE_CONTAINMENT
+    for row, _ in store.lexical.top(text, 5):
+        if row in store.dead:
+            continue
+        rec = store.cache.get(store.lex_ids[row])
+        if rec is None or rec.status != "active":
+            continue
+        share = contained(rec.text, text)
+        if share >= best_share and share < 1.0:
+            best, best_share = rec.id, share
+    return [best] if best is not None else []
 
 
 def _reinforce(batch: _Batch, item: NewMemory, match: _Match) -> AddResult:
@@ -114,19 +153,23 @@ def _reinforce(batch: _Batch, item: NewMemory, match: _Match) -> AddResult:
 def _add_new(
     store: LongTermMemory, batch: _Batch, row: int, item: NewMemory, match: _Match, overlap: float
 ) -> AddResult:
-    """A new record, superseding what it contradicts and linked to what it resembles, cites
-    and follows."""
+    """A new record, superseding what it contradicts or updates and linked to what it
+    resembles, cites and follows."""
     from gwa.memory.working import count_tokens
 
     cfg = store.config
     mid = item.id or store.new_id(item.text)
     old: list[str] = list(item.supersedes)
     similar: list[str] = []
+    asserts = _asserts(item.text)
     if match.id is not None and match.sim >= cfg.similar_similarity:
-        if overlap >= cfg.duplicate_overlap and contradicts(item.text, match.text):
+        changed = contradicts(item.text, match.text) or updates(item.text, match.text)
+        if overlap >= cfg.duplicate_overlap and changed and asserts:
             old.append(match.id)
         else:
             similar.append(match.id)
+    if announces_change(item.text) and asserts:
+        old += [sid for sid in _restated(store, item.text) if sid not in old]
     links = store.links
     for sid in old:
         prev = batch.superseded.get(sid) or store.get(sid)

@@ -21,6 +21,14 @@ INSTRUCTION_CUES: dict[str, re.Pattern[str]] = {
         r"[^.!?\n]{0,30}\b" + _RULES,
         _I,
     ),
+    # "disregard your earlier notes", "override the stored memories": aimed at what a memory
+    # system keeps ("forget" is left out: "don't forget your notes" is ordinary talk)
+    "memory": re.compile(
+        r"\b(ignore|disregard|override|overwrite|erase|wipe|bypass|discard)\b[^.!?\n]{0,40}"
+        r"\b(previous|prior|above|earlier|all|any|your|these|those|stored|old)\b[^.!?\n]{0,30}"
+        r"\b(notes|memories|memory|records|facts)\b",
+        _I,
+    ),
     # "you are now …", "act as root", "pretend you are", "developer mode", "jailbreak"
     "hijack": re.compile(
         r"\byou are now\b|\b(act|behave|respond) as (an? |the )?(admin|root|developer|system|"
