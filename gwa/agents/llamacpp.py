@@ -166,10 +166,40 @@ def _common(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
+def _first_message(llm: Any, store: PrefixStates, tokens: list[int]) -> None:
+    """Put the first message's KV state in place in sequence 0: restored if kept, else
+    evaluated now and kept. ``generate`` then evaluates only what follows it."""
+    import llama_cpp
+
+    ends = {llm._model.token_eot(), llm._model.token_eos()} - {-1}
+    at = next((i for i, t in enumerate(tokens) if i and t in ends), 0)
+    if not at:
+        return
+    key = tuple(tokens[: at + 1])
+    live = _common(llm.input_ids[: llm.n_tokens].tolist(), key)
+    if live == len(key):
+        return
+    state = store.get(key)
+    if state is not None:
+        llm._ctx.kv_cache_seq_rm(0, 0, -1)
+        llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, state, len(state), 0)
+        llm.input_ids[: len(key)] = key
+        llm.n_tokens = len(key)
+        llm._requires_eval = True
+        store.restored += 1
+        return
+    llm.n_tokens = live
+    llm.eval(key[live:])
+    size = llama_cpp.llama_state_seq_get_size(llm._ctx.ctx, 0)
+    state = (ctypes.c_uint8 * size)()
+    llama_cpp.llama_state_seq_get_data(llm._ctx.ctx, state, size, 0)
+    store.put(key, state)
+    store.saved += 1
+
+
 def fast_llama_class() -> type:
     """``llama_cpp.Llama`` with grammar sampling through :class:`TopKGrammarSampler` and the
     KV state of each prompt's first message kept in :class:`PrefixStates`."""
-    import llama_cpp
     from llama_cpp import Llama
 
     class FastGrammarLlama(Llama):
@@ -178,38 +208,8 @@ def fast_llama_class() -> type:
 
         def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
             if self.prefix_states is not None and kwargs.get("reset", True):
-                self._first_message(list(tokens))
+                _first_message(self, self.prefix_states, list(tokens))
             return super().generate(tokens, *args, **kwargs)
-
-        def _first_message(self, tokens: list[int]) -> None:
-            """Put the first message's KV state in place: restored if kept, else evaluated
-            now and kept. ``generate`` then evaluates only what follows it."""
-            ends = {self._model.token_eot(), self._model.token_eos()} - {-1}
-            at = next((i for i, t in enumerate(tokens) if i and t in ends), 0)
-            if not at:
-                return
-            key = tuple(tokens[: at + 1])
-            live = _common(self.input_ids[: self.n_tokens].tolist(), key)
-            if live == len(key):
-                return
-            store = self.prefix_states
-            assert store is not None
-            state = store.get(key)
-            if state is not None:
-                self._ctx.kv_cache_seq_rm(0, 0, -1)
-                llama_cpp.llama_state_seq_set_data(self._ctx.ctx, state, len(state), 0)
-                self.input_ids[: len(key)] = key
-                self.n_tokens = len(key)
-                self._requires_eval = True
-                store.restored += 1
-                return
-            self.n_tokens = live
-            self.eval(key[live:])
-            size = llama_cpp.llama_state_seq_get_size(self._ctx.ctx, 0)
-            state = (ctypes.c_uint8 * size)()
-            llama_cpp.llama_state_seq_get_data(self._ctx.ctx, state, size, 0)
-            store.put(key, state)
-            store.saved += 1
 
         def _init_sampler(self, **params: Any) -> Any:  # type: ignore[override]
             grammar = params.get("grammar")

@@ -52,27 +52,19 @@ PLACES = _words(
 )
 AREAS = _words("archive|server room|staff entrance|book drop|workshop|roof hatch")
 TERMS = _words("green slip|night box|red dot|quiet card|tin shelf|owl pass")
-MEANINGS = (
-    "a renewal granted by phone",
-    "the returns chute by the car park",
-    "a book that must not leave the building",
-    "a pass for the silent study room",
-    "the trolley of books waiting to be mended",
-    "a library card for children under eight",
+MEANINGS = _words(
+    "a renewal granted by phone|the returns chute by the car park|a book that must not leave "
+    "the building|a pass for the silent study room|the trolley of books waiting to be mended|"
+    "a library card for children under eight"
 )
-FOODS = ("plum cake", "samosas", "lentil soup", "apple pie", "dumplings", "flatbread")
-ROOMS = ("study room", "children's corner", "lecture hall", "map room", "quiet room", "foyer")
-CHATTER = (
-    "A patron asked whether the library sells stamps.",
-    "The printer on the first floor jammed again.",
-    "Someone left an umbrella in the foyer.",
-    "A school class visited in the morning.",
-    "The heating was noisy today.",
-    "A reader praised the new crime novels.",
-    "Two volunteers swapped their shifts.",
-    "The café ran out of oat milk.",
-    "A child lost a glove near the picture books.",
-    "The delivery van came late.",
+FOODS = _words("plum cake|samosas|lentil soup|apple pie|dumplings|flatbread")
+ROOMS = _words("study room|children's corner|lecture hall|map room|quiet room|foyer")
+CHATTER = _words(
+    "A patron asked whether the library sells stamps.|The printer on the first floor jammed "
+    "again.|Someone left an umbrella in the foyer.|A school class visited in the morning.|"
+    "The heating was noisy today.|A reader praised the new crime novels.|Two volunteers "
+    "swapped their shifts.|The café ran out of oat milk.|A child lost a glove near the picture "
+    "books.|The delivery van came late."
 )
 COMPETENCIES = ("accurate retrieval", "test-time learning", "long-range", "conflict", "poisoning")
 
