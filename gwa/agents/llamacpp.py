@@ -134,11 +134,15 @@ def _tail(llm: Any, params: dict[str, Any]) -> Any:
 
 
 class PrefixStates:
-    """KV states of sequence 0 keyed by the tokens they hold, least recently used dropped."""
+    """KV states of sequence 0 keyed by the tokens they hold; the least recently used are
+    dropped beyond ``capacity`` states or ``max_bytes`` in all (a long system prompt's state
+    is large: about 23 kB a token for SmolLM2-135M)."""
 
-    def __init__(self, capacity: int = 32) -> None:
+    def __init__(self, capacity: int = 32, max_bytes: int = 256 << 20) -> None:
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self._states: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self.bytes = 0
         self.saved = 0
         self.restored = 0
 
@@ -150,11 +154,20 @@ class PrefixStates:
         return state
 
     def put(self, key: tuple[int, ...], state: Any) -> None:
-        """Keep ``state`` (drops the least recently used beyond capacity)."""
+        """Keep ``state`` (drops the least recently used beyond the limits; a state over
+        ``max_bytes`` alone is not kept)."""
+        old = self._states.pop(key, None)
+        self.bytes -= len(old) if old is not None else 0
+        if len(state) > self.max_bytes:
+            return
         self._states[key] = state
-        self._states.move_to_end(key)
-        while len(self._states) > self.capacity:
-            self._states.popitem(last=False)
+        self.bytes += len(state)
+        while len(self._states) > self.capacity or self.bytes > self.max_bytes:
+            _, dropped = self._states.popitem(last=False)
+            self.bytes -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._states)
 
 
 def _common(a: Sequence[int], b: Sequence[int]) -> int:

@@ -208,9 +208,13 @@ def contained(old: str, new: str) -> float:
 
 def updates(new: str, old: str) -> bool:
     """A cheap update cue for similar texts: ``new`` says that something changed ("now",
-    "moved", "no longer", "from now on", …) and ``old`` does not, or the two state different
-    numbers ("room 4" / "room 52", "the code is 4417" / "… 9902")."""
-    if _UPDATE.search(new) and not _UPDATE.search(old):
-        return True
-    a, b = set(_NUMBER.findall(new)), set(_NUMBER.findall(old))
-    return bool(a and b and a != b)
+    "moved", "no longer", "from now on", …) and ``old`` does not."""
+    return bool(_UPDATE.search(new)) and not _UPDATE.search(old)
+
+
+def numbers_differ(a: str, b: str) -> bool:
+    """Both texts state numbers and not the same ones ("room 4" / "room 52"): not one memory
+    said twice, whatever their vectors say (nor, without a change announced, a correction:
+    "host 3 events a month" and "host 4 …" may both stand)."""
+    na, nb = set(_NUMBER.findall(a)), set(_NUMBER.findall(b))
+    return bool(na and nb and na != nb)

@@ -22,6 +22,7 @@ from gwa.memory.records import (
     announces_change,
     contained,
     contradicts,
+    numbers_differ,
     updates,
     word_overlap,
 )
@@ -82,6 +83,7 @@ def add_memories(
             and match.sim >= cfg.duplicate_similarity
             and overlap >= cfg.duplicate_overlap
             and not updates(item.text, match.text)
+            and not numbers_differ(item.text, match.text)
         ):
             results.append(_reinforce(batch, item, match))
         else:

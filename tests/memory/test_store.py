@@ -145,9 +145,8 @@ def test_a_contradiction_supersedes_and_keeps_the_old_record(tmp_path: Path) -> 
 
 
 def test_an_announced_change_supersedes_the_statement_it_restates(tmp_path: Path) -> None:
-    """A correction ("… now …", "… has moved …", a new number) supersedes the active memory
-    that says most of what it says, even where a new name pulls the vectors apart; a number
-    that changed is not a duplicate to reinforce."""
+    """A correction ("… now …", "… has moved …") supersedes the active memory that says most
+    of what it says, even where a new name or number pulls the vectors apart."""
     clock = Clock()
     store = open_store(tmp_path / "m", clock=clock)
     who, code, other = store.add(
@@ -161,7 +160,7 @@ def test_an_announced_change_supersedes_the_statement_it_restates(tmp_path: Path
     fixes = store.add(
         [
             NewMemory("Hana now looks after the comics section."),
-            NewMemory("The door code of the archive is 9902."),
+            NewMemory("The door code of the archive is now 9902."),
         ]
     )
     assert [f.superseded for f in fixes] == [(who.id,), (code.id,)]
@@ -176,6 +175,17 @@ def test_an_announced_change_supersedes_the_statement_it_restates(tmp_path: Path
     found = [h.record.text for h in store.search(["Who looks after the comics section?"], 2)]
     assert found[0] == "Hana now looks after the comics section."
     assert "Emeka looks after the comics section." not in found
+
+
+def test_a_changed_number_is_neither_a_duplicate_nor_a_correction(tmp_path: Path) -> None:
+    """Without a change announced, "4 events" beside "3 events" is a second memory: not a
+    recall of the first (its number would be lost) and not its replacement."""
+    store = open_store(tmp_path / "m")
+    first = store.add([NewMemory("Host 3 reading events for teenagers every month.")])[0]
+    second = store.add([NewMemory("Host 4 reading events for teenagers every month.")])[0]
+    assert (second.action, second.superseded) == ("added", ())
+    assert second.id != first.id
+    assert {r.status for r in store.records()} == {"active"}
 
 
 def test_questions_and_injected_instructions_supersede_nothing(tmp_path: Path) -> None:
