@@ -71,8 +71,8 @@ def grammar_schema(schema: Any) -> Any:
 class LocalProfile:
     """Where the embedded model's time went, summed over calls (llama.cpp's own counters).
 
-    ``prompt_evaluated`` < ``prompt_tokens`` when llama.cpp reused the previous call's cached
-    prefix (the KV cache holds one sequence: the longest common prefix with the last prompt).
+    ``prompt_evaluated`` < ``prompt_tokens`` when the KV cache served part of a prompt: the
+    common prefix with the previous call's, or a kept first message (`PrefixStates`).
     The rest of ``wall_ms`` (not prompt processing, not generation) is sampling (the grammar
     included), detokenising and Python.
     """

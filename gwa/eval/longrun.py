@@ -23,6 +23,7 @@ chosen admission policies. The plan is generated from a seed: `--seed` gives ano
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import tempfile
 import time
@@ -67,6 +68,8 @@ CHATTER = _words(
     "books.|The delivery van came late."
 )
 COMPETENCIES = ("accurate retrieval", "test-time learning", "long-range", "conflict", "poisoning")
+COLUMNS = (*COMPETENCIES, "poison stored", "stored")
+"""The report's figures for each memory setting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +237,6 @@ async def run_plan(
 ) -> Outcome:
     """One long run of the workspace on the fake model, the plan's inputs submitted at their
     cycles; ``admission`` None: no long-term memory."""
-    import json
-
     from gwa import Workspace, parse_scenario
     from gwa.agents.testing import FakeModel
 
@@ -356,13 +357,12 @@ def evaluate_longrun(
         plan, by_seed[str(seed)] = _one_world(cycles, seed, admissions, k, progress)
     assert plan is not None, "at least one seed"
     names = list(next(iter(by_seed.values())))
-    cols = [*COMPETENCIES, "poison stored", "stored"]
     mean: dict[str, Any] = {}
     spread: dict[str, Any] = {}
     for name in names:
-        cells = {c: [rows[name][c] for rows in by_seed.values() if c in rows[name]] for c in cols}
-        mean[name] = {c: round(sum(v) / len(v), 1) for c, v in cells.items() if v}
-        spread[name] = {c: [min(v), max(v)] for c, v in cells.items() if v}
+        cells = {c: [rows[name][c] for rows in by_seed.values()] for c in COLUMNS}
+        mean[name] = {c: round(sum(v) / len(v), 1) for c, v in cells.items()}
+        spread[name] = {c: [min(v), max(v)] for c, v in cells.items()}
     return {
         "benchmark": "longrun",
         "cycles": cycles,
@@ -379,8 +379,7 @@ def evaluate_longrun(
 
 def format_longrun(report: dict[str, Any]) -> str:
     """A plain-text table: one row per memory setting, one column per competency."""
-    cols = [*COMPETENCIES, "poison stored", "stored"]
-    head = f"{'':22}" + "".join(f"{c:>20}" for c in cols)
+    head = f"{'':22}" + "".join(f"{c:>20}" for c in COLUMNS)
     probes = report["probes"]
     seeds = report["seeds"]
     lines = [
@@ -392,8 +391,8 @@ def format_longrun(report: dict[str, Any]) -> str:
         head,
     ]
     for name, row in report["policies"].items():
-        lines.append(f"{name:22}" + "".join(f"{row.get(c, 0):>20}" for c in cols))
+        lines.append(f"{name:22}" + "".join(f"{row[c]:>20}" for c in COLUMNS))
         if len(seeds) > 1:
             cells = report["spread"][name]
-            lines.append(f"{'':22}" + "".join(f"{cells.get(c, '')!s:>20}" for c in cols))
+            lines.append(f"{'':22}" + "".join(f"{cells[c]!s:>20}" for c in COLUMNS))
     return "\n".join(lines)

@@ -207,9 +207,8 @@ def contained(old: str, new: str) -> float:
 
 
 def updates(new: str, old: str) -> bool:
-    """A cheap update cue for similar texts: ``new`` says that something changed ("now",
-    "moved", "no longer", "from now on", …) and ``old`` does not."""
-    return bool(_UPDATE.search(new)) and not _UPDATE.search(old)
+    """``new`` announces a change and ``old`` does not (so ``new`` is not ``old`` said again)."""
+    return announces_change(new) and not announces_change(old)
 
 
 def numbers_differ(a: str, b: str) -> bool:

@@ -165,8 +165,8 @@ def _add_new(
     similar: list[str] = []
     asserts = _asserts(item.text)
     if match.id is not None and match.sim >= cfg.similar_similarity:
-        changed = contradicts(item.text, match.text) or updates(item.text, match.text)
-        if overlap >= cfg.duplicate_overlap and changed and asserts:
+        negated = contradicts(item.text, match.text)
+        if overlap >= cfg.duplicate_overlap and negated and asserts:
             old.append(match.id)
         else:
             similar.append(match.id)
