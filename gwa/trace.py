@@ -29,6 +29,9 @@ _SECRET_KEY = re.compile(
     r"(?i)(api[_-]?key|secret|passw(or)?d|authorization|bearer|access[_-]?token|credential)"
 )
 _SECRET_KEY_LOWER = re.compile(_SECRET_KEY.pattern.removeprefix("(?i)"))
+_SECRET_KEY_ANCHORS = ("key", "secret", "passw", "authorization", "bearer", "access", "credential")
+"""One of these is in every match of `_SECRET_KEY` (a substring test is several times faster
+than the alternation, and most texts hold none)."""
 _SECRET_ENV = re.compile(r"(?i)(key|secret|token|password|passwd|credential)")
 _SECRET_VALUE = re.compile(
     r"(sk-[A-Za-z0-9_\-]{12,}|Bearer\s+[A-Za-z0-9._\-]{8,}"
@@ -73,7 +76,10 @@ class Redactor:
         if self._known is not None and self._known.search(text) is not None:
             return False
         if text.isascii():  # the same test on lower case (case-blind regexes are slow)
-            return _SECRET_KEY_LOWER.search(text.lower()) is None
+            lower = text.lower()
+            if not any(anchor in lower for anchor in _SECRET_KEY_ANCHORS):
+                return True
+            return _SECRET_KEY_LOWER.search(lower) is None
         return _SECRET_KEY.search(text) is None
 
     def text(self, value: str) -> str:

@@ -100,7 +100,7 @@ async def events(request: Request, hub: RunHub) -> Response:
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
         async for e in run.follow(int(since)):
-            yield {"id": str(e.get("seq", "")), "data": json.dumps(e)}
+            yield {"id": str(e.seq or ""), "data": e.json}
         yield {"data": json.dumps({"event": "end", "run": run.info()})}
 
     return EventSourceResponse(stream(), ping=15)
@@ -109,7 +109,7 @@ async def events(request: Request, hub: RunHub) -> Response:
 async def submit(request: Request, hub: RunHub) -> Response:
     run = hub.get(request.path_params["run"])
     text = text_field(await body(request), "text") or ""
-    if not run.live:
+    if not run.live or run.ws is None:
         raise ValueError(f"run {run.id} is {run.status}; start a new run to talk to it")
     await run.ws.submit(text)
     return JSONResponse({"ok": True}, status_code=202)
@@ -117,7 +117,8 @@ async def submit(request: Request, hub: RunHub) -> Response:
 
 async def stop(request: Request, hub: RunHub) -> Response:
     run = hub.get(request.path_params["run"])
-    return JSONResponse({"stopping": run.ws.stop("stopped over the API")}, status_code=202)
+    stopping = run.ws is not None and run.ws.stop("stopped over the API")
+    return JSONResponse({"stopping": stopping}, status_code=202)
 
 
 async def idle(request: Request, hub: RunHub) -> Response:
@@ -125,7 +126,7 @@ async def idle(request: Request, hub: RunHub) -> Response:
     enabled = (await body(request)).get("enabled")
     if not isinstance(enabled, bool):
         raise HTTPException(400, "'enabled' must be true or false")
-    if not run.live:
+    if not run.live or run.ws is None:
         raise ValueError(f"run {run.id} is {run.status}")
     await run.ws.set_idle(enabled)
     return JSONResponse({"idle": enabled}, status_code=202)

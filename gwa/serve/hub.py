@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gwa.errors import ConfigError, GwaError
 from gwa.runs import open_store
@@ -29,6 +30,27 @@ class Served:
     base: Path | None
 
 
+class Kept(NamedTuple):
+    """An event as a run keeps it: its JSON text, with the two fields readers pick by.
+
+    Kept as text, not as the record's dicts and lists: a server holding thousands of ended
+    runs would otherwise hand every garbage collection hundreds of objects a run to walk
+    (pauses that stall every live run at once). `ServedRun.events` holds plain tuples of
+    these fields, which a collection stops tracking once it has seen them (it does not
+    untrack a tuple subclass).
+    """
+
+    seq: int
+    """The trace's sequence number; 0 for a token (not replayed from a sequence number)."""
+    event: str
+    json: str
+
+    def data(self) -> dict[str, Any]:
+        """The record as JSON data."""
+        result: dict[str, Any] = json.loads(self.json)
+        return result
+
+
 @dataclass(slots=True)
 class ServedRun:
     """One run: its workspace, task, events and how it ended."""
@@ -36,9 +58,12 @@ class ServedRun:
     id: str
     scenario: str
     goal: str
-    ws: Workspace
+    ws: Workspace | None
+    """The run's workspace while its task runs (dropped when it ends: a long-lived server
+    keeps an ended run's events, not its agents, bus and model)."""
     task: asyncio.Task[RunResult] | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[int, str, str]] = field(default_factory=list)
+    """Each event as (seq, event, JSON text): `Kept`'s fields as a plain tuple."""
     result: RunResult | None = None
     error: str | None = None
     created: float = field(default_factory=time.time)
@@ -48,14 +73,16 @@ class ServedRun:
 
     def add(self, record: dict[str, Any]) -> None:
         """Keep an event (its record as traced) and wake the listeners."""
-        self._push(record)
+        text = json.dumps(record, ensure_ascii=False)
+        self._push((int(record.get("seq") or 0), str(record.get("event")), text))
 
     def add_token(self, agent: str, text: str) -> None:
         """A piece of an agent's output as it is generated (no sequence number: a stream
         resumed from one does not replay them)."""
-        self._push({"event": "token", "agent": agent, "text": text})
+        record = {"event": "token", "agent": agent, "text": text}
+        self._push((0, "token", json.dumps(record, ensure_ascii=False)))
 
-    def _push(self, record: dict[str, Any]) -> None:
+    def _push(self, record: tuple[int, str, str]) -> None:
         self.events.append(record)
         self._new.set()
         self._new = asyncio.Event()
@@ -78,7 +105,8 @@ class ServedRun:
         """The run as JSON data."""
         r = self.result
         pending = next(
-            (e for e in reversed(self.events) if e["event"] in ("run.pause", "run.resume")), None
+            (Kept._make(e) for e in reversed(self.events) if e[1] in ("run.pause", "run.resume")),
+            None,
         )
         return {
             "id": self.id,
@@ -87,13 +115,13 @@ class ServedRun:
             "status": self.status,
             "answer": r.answer if r else None,
             "cycles": r.cycles if r else None,
-            "events": sum(1 for e in self.events if "seq" in e),
-            "pending": pending if pending and pending["event"] == "run.pause" else None,
+            "events": sum(1 for e in self.events if e[0]),
+            "pending": pending.data() if pending and pending.event == "run.pause" else None,
             "error": self.error,
             "created": self.created,
         }
 
-    async def follow(self, since: int = 0) -> AsyncIterator[dict[str, Any]]:
+    async def follow(self, since: int = 0) -> AsyncIterator[Kept]:
         """Events with a sequence number above ``since`` (and, from the start, the tokens
         between them), then each new record, until the run ends (and a resume of it, if one
         starts while listening)."""
@@ -104,14 +132,10 @@ class ServedRun:
         finally:
             self.watchers -= 1
 
-    async def _follow(self, since: int) -> AsyncIterator[dict[str, Any]]:
-        backlog = [
-            e
-            for e in self.events
-            if int(e.get("seq") or 0) > since or ("seq" not in e and not since)
-        ]
+    async def _follow(self, since: int) -> AsyncIterator[Kept]:
+        backlog = [e for e in self.events if e[0] > since or (not e[0] and not since)]
         for e in backlog:
-            yield e
+            yield Kept._make(e)
         sent = len(self.events)
         while self.live or sent < len(self.events):
             if sent == len(self.events):
@@ -122,7 +146,7 @@ class ServedRun:
                 continue
             fresh, sent = self.events[sent:], len(self.events)
             for e in fresh:
-                yield e
+                yield Kept._make(e)
 
 
 class RunHub:
@@ -206,6 +230,7 @@ class RunHub:
                 run.error = f"{type(exc).__name__}: {exc}"
             else:
                 run.result, run.error = t.result(), None
+            run.ws = None
             run._new.set()
 
         task.add_done_callback(ended)
@@ -219,7 +244,7 @@ class RunHub:
     async def decide(self, run: ServedRun, decision: Decision) -> None:
         """Answer a paused run: live (waiting on its control topic) or ended as paused (a
         resume in a fresh workspace, whose events join the same run)."""
-        if run.live:
+        if run.live and run.ws is not None:
             await run.ws.decide(decision)
             return
         if run.status != "paused":
@@ -232,7 +257,7 @@ class RunHub:
     async def close(self) -> None:
         """Stop every live run and wait for them."""
         for run in self.runs.values():
-            if run.live:
+            if run.live and run.ws is not None:
                 run.ws.stop("the server is shutting down")
         tasks = [r.task for r in self.runs.values() if r.task is not None]
         for task in tasks:

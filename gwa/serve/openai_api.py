@@ -120,9 +120,9 @@ async def _chunks(run: ServedRun, name: str, extra: bool) -> AsyncIterator[dict[
     yield {"data": _chunk(run, name, {"role": "assistant", "content": ""})}
     async for e in run.follow():
         if extra:
-            yield {"data": json.dumps({**json.loads(_chunk(run, name, {})), "gwa_event": e})}
-        if e["event"] == "response":
-            for word in _WORD.findall(str(e.get("answer", ""))):
+            yield {"data": json.dumps({**json.loads(_chunk(run, name, {})), "gwa_event": e.data()})}
+        if e.event == "response":
+            for word in _WORD.findall(str(e.data().get("answer", ""))):
                 yield {"data": _chunk(run, name, {"content": word})}
     yield {"data": _chunk(run, name, {}, "stop")}
     yield {"data": "[DONE]"}

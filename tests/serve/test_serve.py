@@ -86,6 +86,12 @@ def test_a_run_streams_its_events_and_resumes_from_a_sequence_number(server: str
     later = sse(server, f"/api/runs/{run['id']}/events", {"Last-Event-ID": str(seqs[9])})
     assert [e["seq"] for e in later[:-1]] == seqs[10:]
     assert c.get(f"/api/runs/{run['id']}").json()["status"] == "answered"
+    # An ended run keeps its events (above), not its workspace: nothing to stop or feed.
+    assert c.post(f"/api/runs/{run['id']}/stop").json() == {"stopping": False}
+    for path, body in (("input", {"text": "more"}), ("idle", {"enabled": True})):
+        late = c.post(f"/api/runs/{run['id']}/{path}", json=body)
+        assert late.status_code == 409
+        assert "answered" in late.json()["error"]["message"]
 
 
 def test_a_pause_is_answered_over_http(server: str) -> None:
