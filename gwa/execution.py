@@ -89,7 +89,8 @@ class Execution:
             seq, plan.traced = trace_position(path)
         trace = TraceWriter(plan.run, path, secrets=self.secrets, append=plan.resumed, seq=seq)
         trace.listeners.extend(ws._listeners)
-        trace.record_listeners.extend(ws._raw_listeners)
+        for hear, line in ws._raw_listeners:
+            (trace.line_listeners if line else trace.record_listeners).append(hear)
         return trace
 
     async def run(self) -> RunResult:

@@ -123,11 +123,14 @@ class TraceWriter:
         self.record_listeners: list[Callable[[dict[str, Any]], None]] = []
         """Called with each record as written (JSON data, secrets removed): no typed event
         is built for them."""
+        self.line_listeners: list[Callable[[dict[str, Any], str], None]] = []
+        """Called with each record as written and its JSON text (the trace file's line)."""
         self._seq = seq
         self._clock = clock
         self._redact = Redactor(secrets)
         self._file: IO[str] | None = None
         self._written: EventDict | None = None
+        self._line = ""
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a" if append else "w", encoding="utf-8")
@@ -156,12 +159,11 @@ class TraceWriter:
     def _redact_render(self, _: Any, __: str, event: EventDict) -> str:
         """The record's JSON line, secrets removed (walked only when its text needs it)."""
         text = json.dumps(event, ensure_ascii=False, default=str)
-        if self._redact.clean(text):
-            self._written = event
-            return text
-        redacted: EventDict = self._redact(dict(event))
-        self._written = redacted
-        return json.dumps(redacted, ensure_ascii=False, default=str)
+        if not self._redact.clean(text):
+            event = self._redact(dict(event))
+            text = json.dumps(event, ensure_ascii=False, default=str)
+        self._written, self._line = event, text
+        return text
 
     def emit(self, event: Event) -> None:
         """Write one event (stamped with the common fields, secrets removed), then hand the
@@ -174,6 +176,8 @@ class TraceWriter:
             return
         for hear in self.record_listeners:
             hear(dict(written))
+        for line_heard in self.line_listeners:
+            line_heard(dict(written), self._line)
         if not self.listeners:
             return
         try:

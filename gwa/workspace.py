@@ -1,10 +1,9 @@
 """The Workspace: conducts cycles over the bus between agents, memory, drive and trace.
 
-A run's resources (trace, bus, hub, inbox, agent runners, long-term memory, cassette) live in
-one `contextlib.AsyncExitStack`: whatever way a run ends (an answer, a stop, a timeout, an
-exception, a cancellation, Ctrl-C) they are released in reverse order, ``run.end`` is written
-(status ``error`` or ``cancelled`` with the error type where one escaped) and the trace is
-closed.
+A run's resources (trace, bus, hub, inbox, agent runners, long-term memory, cassette) live in one
+`contextlib.AsyncExitStack`: whatever way a run ends (an answer, a stop, a timeout, an exception,
+a cancellation, Ctrl-C) they are released in reverse order, ``run.end`` is written (status
+``error`` or ``cancelled`` with the error type where one escaped) and the trace is closed.
 """
 
 from __future__ import annotations
@@ -24,12 +23,7 @@ from gwa.assembly import build_agents, build_drive, build_memory
 from gwa.broadcast import Bus
 from gwa.cycle import CycleContext, Decision, Inbox
 from gwa.drive import TemperatureSource
-from gwa.durable import (
-    RunPlan,
-    apply_overrides,
-    plan_resume,
-    stored_scenario,
-)
+from gwa.durable import RunPlan, apply_overrides, plan_resume, stored_scenario
 from gwa.errors import ConfigError
 from gwa.events import Event
 from gwa.execution import Execution, RunResult
@@ -100,7 +94,7 @@ class Workspace:
         _check_remote(scenario, self.remote_agents, bus)
         self._options = _Options(trace_path=_where(trace_path), memory_path=_where(memory_path))
         self._listeners: list[Callable[[Event], None]] = []
-        self._raw_listeners: list[Callable[[dict[str, Any]], None]] = []  # add_listener(raw=)
+        self._raw_listeners: list[tuple[Callable[..., None], bool]] = []  # (fn, raw="line")
         self.token_listeners: list[Callable[[str, str], None]] = []
         self.stream_when: Callable[[], bool] | None = None  # with token listeners: stream now?
         self._inbox: Inbox | None = None
@@ -149,15 +143,21 @@ class Workspace:
         """Record every model call of the next run to a cassette file (for ``--replay``)."""
         self._options.record = Path(path)
 
-    def add_listener(self, listener: Callable[[Any], None], *, raw: bool = False) -> None:
+    def add_listener(
+        self, listener: Callable[..., None], *, raw: bool | Literal["line"] = False
+    ) -> None:
         """Call ``listener`` with every trace event (a typed `gwa.events.Event`) as it is
-        written; ``raw=True``: with the record as written (a dict of JSON data, cheaper)."""
-        (self._raw_listeners if raw else self._listeners).append(listener)
+        written; ``raw=True``: with the record as written (a dict of JSON data, cheaper);
+        ``raw="line"``: ``listener(record, line)``, its JSON text too (not serialised again)."""
+        if raw:
+            self._raw_listeners.append((listener, raw == "line"))
+        else:
+            self._listeners.append(listener)
 
     def add_token_listener(self, listener: Callable[[str, str], None]) -> None:
         """Call ``listener(agent, text)`` with each piece of every agent's output as it is
-        generated, in the runs started from now on (models that stream: the embedded model,
-        the fake; others give their output whole). Tokens are not traced."""
+        generated, in the runs started from now on (models that stream: the embedded model, the
+        fake; others give their output whole). Tokens are not traced."""
         self.token_listeners.append(listener)
 
     def remove_listener(self, listener: Callable[[Event], None]) -> None:

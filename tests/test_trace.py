@@ -74,6 +74,8 @@ QUOTED = 'pa"ss\\word-9'
         {"ACCESS_TOKEN": 1, "text": "no secret value"},
         {"note": f"quoting {QUOTED}!"},
         {"ſecret": "a long s folds to s: the regex's case-blindness sees it"},
+        {"AccessToken": 1, "Passwd": 2, "authorization": 3, "my_credentials": 4},
+        {"text": "a key idea: access for all"},  # anchor words that are no credential
     ],
 )
 def test_the_fast_path_writes_what_the_walk_writes(tmp_path: Path, value: dict[str, Any]) -> None:
@@ -105,6 +107,21 @@ def test_raw_listeners_get_the_written_record() -> None:
     (record,) = seen
     assert (record["event"], record["run"], record["seq"]) == ("x", "r", 1)
     assert record["note"] == f"said {REDACTED}"
+
+
+def test_line_listeners_get_the_record_and_the_line_written(tmp_path: Path) -> None:
+    """A line listener gets each record as written with its JSON text: the file's line."""
+    seen: list[tuple[dict[str, Any], str]] = []
+    path = tmp_path / "t.jsonl"
+    writer = TraceWriter("r", path, secrets={"hunter22-password"})
+    writer.line_listeners.append(lambda record, line: seen.append((record, line)))
+    writer.emit(OtherEvent(event="x", note="said hunter22-password"))
+    writer.emit(OtherEvent(event="y", api_key="sk-abcdefghijklmnop"))
+    writer.close()
+    assert [line for _, line in seen] == path.read_text().splitlines()
+    assert [record for record, _ in seen] == [json.loads(line) for _, line in seen]
+    assert seen[0][0]["note"] == f"said {REDACTED}"
+    assert seen[1][0]["api_key"] == REDACTED
 
 
 def test_memo_computes_once_per_scenario_object() -> None:

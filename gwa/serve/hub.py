@@ -71,10 +71,9 @@ class ServedRun:
     """Event streams following the run (its agents stream tokens only while one does)."""
     _new: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def add(self, record: dict[str, Any]) -> None:
-        """Keep an event (its record as traced) and wake the listeners."""
-        text = json.dumps(record, ensure_ascii=False)
-        self._push((int(record.get("seq") or 0), str(record.get("event")), text))
+    def add(self, record: dict[str, Any], line: str) -> None:
+        """Keep an event (its record as traced, and its JSON line) and wake the listeners."""
+        self._push((int(record.get("seq") or 0), str(record.get("event")), line))
 
     def add_token(self, agent: str, text: str) -> None:
         """A piece of an agent's output as it is generated (no sequence number: a stream
@@ -203,13 +202,13 @@ class RunHub:
         holder.append(run)
         started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-        def listen(record: dict[str, Any]) -> None:
+        def listen(record: dict[str, Any], line: str) -> None:
             if not started.done():
                 run.id = record["run"]
                 started.set_result(run.id)
-            run.add(record)
+            run.add(record, line)
 
-        ws.add_listener(listen, raw=True)
+        ws.add_listener(listen, raw="line")
         task = asyncio.create_task(ws.run(goal, inputs=inputs))
         self._watch(run, task)
         waiting: set[asyncio.Future[Any]] = {started, task}
@@ -250,7 +249,7 @@ class RunHub:
         if run.status != "paused":
             raise ValueError(f"run {run.id} is {run.status}, not paused")
         ws = self._workspace(run.scenario, [run])
-        ws.add_listener(run.add, raw=True)
+        ws.add_listener(run.add, raw="line")
         run.ws = ws
         self._watch(run, asyncio.create_task(ws.run(resume=run.id, decision=decision)))
 
