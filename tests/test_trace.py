@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,14 @@ import pytest
 from gwa.errors import TraceError
 from gwa.events import CycleStart, Event, OtherEvent, Proposal
 from gwa.scenario import memo, parse_scenario
-from gwa.trace import REDACTED, Redactor, TraceWriter, read_trace, secrets_from_env
+from gwa.trace import (
+    ASCII_FOLDS,
+    REDACTED,
+    Redactor,
+    TraceWriter,
+    read_trace,
+    secrets_from_env,
+)
 
 KEY = "sk-live-1234567890abcdefghij"
 
@@ -190,3 +198,18 @@ def test_reader_reports_a_missing_file(tmp_path: Path) -> None:
     """A missing trace file is a TraceError, not a bare OSError."""
     with pytest.raises(TraceError, match="not found"):
         list(read_trace(tmp_path / "none.jsonl"))
+
+
+def test_the_folds_cover_every_character_a_case_blind_letter_matches() -> None:
+    """`ASCII_FOLDS` is what lets the secret check lower-case any text: no other character
+    beyond ASCII matches a letter case-blindly (checked over every code point)."""
+    letter = re.compile("(?i)[a-z]")
+    beyond = {cp for cp in range(0x80, 0x110000) if letter.fullmatch(chr(cp))}
+    assert beyond == set(ASCII_FOLDS)
+    for cp, folded in ASCII_FOLDS.items():
+        assert re.fullmatch(f"(?i){folded}", chr(cp))
+    redactor = Redactor()
+    for name in ("ſecret", "api_Key", "AUTHORİZATİON", "crédit card", "paſſwd"):
+        value = {name: 1}
+        text = json.dumps(value, ensure_ascii=False)
+        assert redactor.clean(text) == (redactor(value) == value), name
