@@ -22,6 +22,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+def steal_s() -> float:
+    """CPU seconds the hypervisor has taken from this machine since boot (``steal`` in
+    /proc/stat; 0 where there is none): a figure measured while it grows was measured on a
+    slower machine than the one it is compared with."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     """A plain-text table with right-aligned numbers."""
     cells = [[f"{c:,.1f}" if isinstance(c, float) else str(c) for c in row] for row in rows]

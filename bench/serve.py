@@ -11,8 +11,10 @@ latency alone costs. Then, against one `gwa serve` process on the same 2 cores a
   (seeded), each turn sent when the previous reply arrives;
 - N streams with the cycles as extra events (events/s).
 Reported: latency above the baseline (p50/p95; target p95 under 50 ms for the conversations),
-events/s streamed, and the server's CPU seconds a run (/proc): N times that against a run's
-time says whether one event loop keeps up at all.
+events/s streamed, the server's CPU seconds a run (/proc): N times that against a run's
+time says whether one event loop keeps up at all, and the share of the machine's CPU time the
+hypervisor took meanwhile ("stolen", /proc/stat: on a shared virtual machine it comes in
+phases, and a row measured during one is not comparable with the others).
 
 Run: python bench/serve.py [--conversations 50] [--turns 4] [--latency 0.05 0.5]
 """
@@ -32,7 +34,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from _common import table, write
+from _common import steal_s, table, write
 
 from gwa import Workspace, parse_scenario
 
@@ -188,12 +190,13 @@ def measure(
          lambda: conversations(url, model, n, turns, base / 1000), n * turns),
     ]  # fmt: skip
     for shape, go, runs in shapes:
-        cpu = cpu_s(pid)
+        cpu, steal, t = cpu_s(pid), steal_s(), time.perf_counter()
         above = [x - base for x in asyncio.run(go())]
         out[shape] = {
             "p50": statistics.median(above),
             "p95": pct(above, 0.95),
             "server_cpu_ms_a_run": (cpu_s(pid) - cpu) / runs * 1000,
+            "steal_share": (steal_s() - steal) / (time.perf_counter() - t) / (os.cpu_count() or 1),
         }
     return out
 
@@ -235,10 +238,13 @@ def report(
     n = args.conversations
     rows = []
     for name, shapes in results.items():
-        rows.append([f"{name}: a run in-process, alone (the model's time)", bases[name], "", ""])
+        rows.append(
+            [f"{name}: a run in-process, alone (the model's time)", bases[name], "", "", ""]
+        )
         for shape, r in shapes.items():
-            rows.append([f"  {n} {shape}", r["p50"], r["p95"], r["server_cpu_ms_a_run"]])
-    heads = ["latency above the model's", "p50 ms", "p95 ms", "server CPU ms a run"]
+            steal = f"{r['steal_share']:.0%}"
+            rows.append([f"  {n} {shape}", r["p50"], r["p95"], r["server_cpu_ms_a_run"], steal])
+    heads = ["latency above the model's", "p50 ms", "p95 ms", "server CPU ms a run", "stolen"]
     print(table(heads, rows))
     print(f"events streamed: {events:,} at {rate:,.0f} events/s ({n} streams)")
     path = write(
