@@ -3,8 +3,10 @@
 Dense MiniLM vectors miss rare names, dates and exact phrases that a question repeats; BM25 catches
 them. The index is an inverted list per term (document numbers and term frequencies in growable
 ``array`` buffers, viewed as numpy without copying), so adding a document is O(its length) and a
-query touches only the postings of its terms. It is rebuilt from the stored documents when a store
-opens.
+query touches only the postings of its terms. Between adds, a long posting keeps its BM25 weights
+(the commonest terms spread over every document, added in one pass), so the queries of a store
+that is read more than written skip recomputing them; the scores are the same to the bit. It is
+rebuilt from the stored documents when a store opens.
 """
 
 from __future__ import annotations
@@ -104,6 +106,12 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
+LONG_POSTING = 1024
+"""Postings at least this long keep their weights between adds (see `BM25Index._weigh`)."""
+SPREAD_TERMS = 16
+"""At most this many terms keep their weights spread over every document (4 bytes each)."""
+
+
 class BM25Index:
     """Okapi BM25 over documents numbered 0, 1, 2, … in the order they were added."""
 
@@ -113,12 +121,16 @@ class BM25Index:
         self._postings: dict[str, tuple[array[int], array[float]]] = {}
         self._lengths = array("f")
         self._total = 0
+        self._weights: dict[str, npt.NDArray[np.float32]] = {}
+        """A long posting's BM25 weights for the documents as they are (dropped at the next
+        add): a query repeating a common term reuses them instead of recomputing."""
 
     def __len__(self) -> int:
         return len(self._lengths)
 
     def add(self, texts: Iterable[str]) -> None:
         """Index documents; they get the next numbers."""
+        self._weights.clear()
         for text in texts:
             words = terms(text)
             doc = len(self._lengths)
@@ -135,23 +147,45 @@ class BM25Index:
         out = np.zeros(n, dtype=np.float32)
         if n == 0:
             return out
-        lengths = np.frombuffer(self._lengths, dtype=np.float32)
-        avg = max(self._total / n, 1e-9)
-        base, slope = self.k1 * (1.0 - self.b), self.k1 * self.b / avg
         for term, qtf in Counter(terms(query)).items():
             posting = self._postings.get(term)
             if posting is None:
                 continue
-            docs = np.frombuffer(posting[0], dtype=np.int32)
-            tfs = np.frombuffer(posting[1], dtype=np.float32)
-            df = len(docs)
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            denom = lengths[docs]
-            denom *= slope
-            denom += base
-            denom += tfs
-            out[docs] += np.float32(qtf * idf * (self.k1 + 1.0)) * tfs / denom
+            weights = self._weights.get(term) if qtf == 1 else None
+            if weights is None:
+                weights = self._weigh(term, qtf, posting)
+            if len(weights) == n:  # spread over every document: one plain add
+                out += weights
+            else:  # faster than out[docs] += weights (its documents are distinct)
+                np.add.at(out, np.frombuffer(posting[0], dtype=np.int32), weights)
         return out
+
+    def _weigh(
+        self, term: str, qtf: int, posting: tuple[array[int], array[float]]
+    ) -> npt.NDArray[np.float32]:
+        """The BM25 weights of a term's postings; a long posting's are kept until the next
+        add, spread over every document (zeros elsewhere) when it holds a quarter of them."""
+        n = len(self._lengths)
+        lengths = np.frombuffer(self._lengths, dtype=np.float32)
+        base, slope = self.k1 * (1.0 - self.b), self.k1 * self.b / max(self._total / n, 1e-9)
+        docs = np.frombuffer(posting[0], dtype=np.int32)
+        tfs = np.frombuffer(posting[1], dtype=np.float32)
+        df = len(docs)
+        idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        denom = lengths[docs]
+        denom *= slope
+        denom += base
+        denom += tfs
+        weights = np.float32(qtf * idf * (self.k1 + 1.0)) * tfs / denom
+        if qtf != 1 or df < LONG_POSTING:
+            return weights
+        spread = sum(1 for w in self._weights.values() if len(w) == n)
+        if 4 * df >= n and spread < SPREAD_TERMS:
+            dense = np.zeros(n, dtype=np.float32)
+            dense[docs] = weights
+            weights = dense
+        self._weights[term] = weights
+        return weights
 
     def top(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (document number, score) pairs with a positive score, best first."""

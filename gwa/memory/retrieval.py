@@ -42,15 +42,16 @@ def search(store: LongTermMemory, queries: list[str], vecs: Vectors, k: int) -> 
         candidates(store, query, ids[q], distances[q], pool) for q, query in enumerate(queries)
     ]
     recs = store.cache
+    now = store.clock()
+    best: dict[str, tuple[float, Plan]] = {}
     for plan in plans:
         fuse(store, plan, recs)
-    best: dict[str, Hit] = {}
-    for plan in plans:
-        for hit in rerank(store, plan, recs):
-            if hit.record.id not in best or hit.score > best[hit.record.id].score:
-                best[hit.record.id] = hit
+        for id, total in totals(store, plan, recs, now):
+            if id not in best or total > best[id][0]:
+                best[id] = (total, plan)
     order = store.lex_pos
-    return sorted(best.values(), key=lambda h: (-h.score, order.get(h.record.id, 0)))[:k]
+    top = sorted(best.items(), key=lambda kv: (-kv[1][0], order.get(kv[0], 0)))[:k]
+    return [hit(store, plan, recs[id], total, now) for id, (total, plan) in top]
 
 
 def candidates(
@@ -97,10 +98,11 @@ def fuse(store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord]) ->
             plan.scores[nb] += cfg.hop_weight * f
 
 
-def rerank(store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord]) -> Iterator[Hit]:
-    """Add retention, trust and recency to the fused score; only active records."""
+def totals(
+    store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord], now: float
+) -> Iterator[tuple[str, float]]:
+    """Each active candidate's score: the fused score plus retention, trust and recency."""
     cfg = store.config
-    now = store.clock()
     for id, s in plan.scores.items():
         rec = recs.get(id)
         if rec is None or rec.status != "active":
@@ -114,11 +116,17 @@ def rerank(store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord]) 
             + cfg.trust_weight * (rec.trust - 0.5)
             + cfg.recency_weight * fresh
         )
-        yield Hit(
-            rec,
-            round(total, 6),
-            round(plan.dense.get(id, 0.0), 6),
-            round(plan.lexical.get(id, 0.0), 6),
-            round(ret, 6),
-            plan.via.get(id),
-        )
+        yield id, round(total, 6)
+
+
+def hit(store: LongTermMemory, plan: Plan, rec: MemoryRecord, total: float, now: float) -> Hit:
+    """A chosen candidate as a hit, with the parts of its score (built for the top k only)."""
+    ret = round(retention(rec, now, store.config.half_life_s), 3)
+    return Hit(
+        rec,
+        total,
+        round(plan.dense.get(rec.id, 0.0), 6),
+        round(plan.lexical.get(rec.id, 0.0), 6),
+        round(ret, 6),
+        plan.via.get(rec.id),
+    )

@@ -11,12 +11,13 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gwa.errors import ConfigError
 from gwa.memory import AdmissionCandidate, make_entry
 from gwa.memory.admission import AdmitNone
-from gwa.memory.lexical import BM25Index, terms
+from gwa.memory.lexical import LONG_POSTING, BM25Index, terms
 from gwa.memory.shared import SharedMemory
 from gwa.memory.store import (
     LINK_LOG,
@@ -422,6 +423,27 @@ def test_bm25_prefers_rare_matching_terms() -> None:
     assert len(top) == 1
     assert terms("Painting paints painted") == ["paint", "paint", "paint"]
     assert index.scores("zebra").sum() == 0.0
+
+
+def test_bm25_kept_weights_give_the_same_scores_and_follow_adds() -> None:
+    """A long posting's weights are kept between queries: the scores equal those of a fresh
+    index over the same documents (bit for bit), and the next add makes them current."""
+    docs = [f"park {i} bench {'fountain' if i % 3 else 'pond'}" for i in range(LONG_POSTING + 50)]
+    kept, fresh = BM25Index(), BM25Index()
+    kept.add(docs)
+    first = kept.scores("park pond")
+    assert "park" in kept._weights  # a posting of every document: kept
+    assert "pond" not in kept._weights  # a third of them: under LONG_POSTING, recomputed
+    fresh.add(docs)
+    assert np.array_equal(kept.scores("park pond"), first)
+    assert np.array_equal(first, fresh.scores("park pond"))
+    assert np.array_equal(kept.scores("park park pond"), fresh.scores("park park pond"))
+    more = ["park park park by the pond"] * 5
+    kept.add(more)
+    fresh.add(more)
+    assert not kept._weights
+    assert np.array_equal(kept.scores("park pond"), fresh.scores("park pond"))
+    assert not np.array_equal(kept.scores("park pond")[: len(first)], first)
 
 
 def _free_port() -> int:
