@@ -30,12 +30,14 @@ _SECRET_KEY = re.compile(
 )
 _SECRET_KEY_LOWER = re.compile(_SECRET_KEY.pattern.removeprefix("(?i)"))
 _SECRET_KEY_ANCHORS = ("key", "secret", "passw", "authorization", "bearer", "access", "credential")
-"""One of these is in every match of `_SECRET_KEY` (a substring test is several times faster
-than the alternation, and most texts hold none)."""
+"""One of these is in every match of `_SECRET_KEY`, one an alternative (a substring test is
+several times faster than the alternation, and most texts hold none): change them together
+(`tests/test_trace.py` tries a name for every alternative)."""
 ASCII_FOLDS = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
 """The only characters beyond ASCII that a case-blind ``[a-z]`` matches (İ, ı, ſ, the Kelvin
 sign): mapped to their letter, a text's lower case matches `_SECRET_KEY_LOWER` exactly where
 the text matches `_SECRET_KEY`."""
+_FOLDED = tuple(map(chr, ASCII_FOLDS))
 _SECRET_ENV = re.compile(r"(?i)(key|secret|token|password|passwd|credential)")
 _SECRET_VALUE = re.compile(
     r"(sk-[A-Za-z0-9_\-]{12,}|Bearer\s+[A-Za-z0-9._\-]{8,}"
@@ -81,7 +83,7 @@ class Redactor:
             return False
         # The same test on lower case (case-blind regexes are slow, on any text).
         lower = text.lower()
-        if not text.isascii() and any(chr(cp) in text for cp in ASCII_FOLDS):  # rare
+        if not text.isascii() and any(c in text for c in _FOLDED):  # rare
             lower = text.translate(ASCII_FOLDS).lower()  # (translate is slow)
         if not any(anchor in lower for anchor in _SECRET_KEY_ANCHORS):
             return True

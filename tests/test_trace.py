@@ -101,6 +101,18 @@ def test_the_fast_path_writes_what_the_walk_writes(tmp_path: Path, value: dict[s
     assert verbatim.clean(text) == (value == verbatim(value))
 
 
+def test_every_credential_name_fails_the_fast_check() -> None:
+    """A name for each alternative of the credential-name pattern, in several spellings: the
+    anchor-word test in front of the pattern must never wave one through."""
+    names = ["apikey", "API_KEY", "api-key", "Secret", "password", "PASSWD", "Authorization"]
+    names += ["bearer", "access_token", "AccessToken", "access-token", "credentials"]
+    redactor = Redactor()
+    for name in names:
+        value = {name: "x"}
+        assert redactor(value) != value, name
+        assert not redactor.clean(json.dumps(value)), name
+
+
 def test_a_secret_json_escapes_turns_the_fast_path_off() -> None:
     assert Redactor({"hunter22-password"}).clean('{"a": "b"}')
     assert not Redactor({QUOTED}).clean('{"a": "b"}')

@@ -43,15 +43,15 @@ def search(store: LongTermMemory, queries: list[str], vecs: Vectors, k: int) -> 
     ]
     recs = store.cache
     now = store.clock()
-    best: dict[str, tuple[float, Plan]] = {}
+    best: dict[str, tuple[float, float, Plan]] = {}
     for plan in plans:
         fuse(store, plan, recs)
-        for id, total in totals(store, plan, recs, now):
+        for id, total, ret in totals(store, plan, recs, now):
             if id not in best or total > best[id][0]:
-                best[id] = (total, plan)
+                best[id] = (total, ret, plan)
     order = store.lex_pos
     top = sorted(best.items(), key=lambda kv: (-kv[1][0], order.get(kv[0], 0)))[:k]
-    return [hit(store, plan, recs[id], total, now) for id, (total, plan) in top]
+    return [hit(plan, recs[id], total, ret) for id, (total, ret, plan) in top]
 
 
 def candidates(
@@ -100,8 +100,9 @@ def fuse(store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord]) ->
 
 def totals(
     store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord], now: float
-) -> Iterator[tuple[str, float]]:
-    """Each active candidate's score: the fused score plus retention, trust and recency."""
+) -> Iterator[tuple[str, float, float]]:
+    """Each active candidate's id, score (the fused score plus retention, trust and recency)
+    and retention."""
     cfg = store.config
     for id, s in plan.scores.items():
         rec = recs.get(id)
@@ -116,12 +117,11 @@ def totals(
             + cfg.trust_weight * (rec.trust - 0.5)
             + cfg.recency_weight * fresh
         )
-        yield id, round(total, 6)
+        yield id, round(total, 6), ret
 
 
-def hit(store: LongTermMemory, plan: Plan, rec: MemoryRecord, total: float, now: float) -> Hit:
+def hit(plan: Plan, rec: MemoryRecord, total: float, ret: float) -> Hit:
     """A chosen candidate as a hit, with the parts of its score (built for the top k only)."""
-    ret = round(retention(rec, now, store.config.half_life_s), 3)
     return Hit(
         rec,
         total,

@@ -119,10 +119,11 @@ def _chunk(run: ServedRun, name: str, delta: dict[str, Any], finish: str | None 
 async def _chunks(run: ServedRun, name: str, extra: bool) -> AsyncIterator[dict[str, str]]:
     yield {"data": _chunk(run, name, {"role": "assistant", "content": ""})}
     async for e in run.follow():
+        data = e.data() if extra or e.event == "response" else {}
         if extra:
-            yield {"data": json.dumps({**json.loads(_chunk(run, name, {})), "gwa_event": e.data()})}
+            yield {"data": json.dumps({**json.loads(_chunk(run, name, {})), "gwa_event": data})}
         if e.event == "response":
-            for word in _WORD.findall(str(e.data().get("answer", ""))):
+            for word in _WORD.findall(str(data.get("answer", ""))):
                 yield {"data": _chunk(run, name, {"content": word})}
     yield {"data": _chunk(run, name, {}, "stop")}
     yield {"data": "[DONE]"}
