@@ -1,11 +1,21 @@
-"""Long-term memory speed: adds, hybrid retrieval at 10k and 100k records, embedding throughput.
+"""Long-term memory speed: adds, opening a store, hybrid retrieval at 10k, 100k and 1M records,
+embedding throughput.
 
 Workload. Texts are synthetic sentences drawn from a Zipf-distributed vocabulary (so BM25 sees
 realistic posting lengths); their vectors are real MiniLM vectors of 2,000 embedded sentences,
 each reused with small Gaussian noise and re-normalised (embedding 100k texts would take 10+
-minutes here and measures the embedder, which has its own row). Records are added through
-`LongTermMemory.add` in batches of 1,000 (near-duplicate check, link log, lexical index
-included). Queries are 200 held-out sentences.
+minutes here and measures the embedder, which has its own row). Up to --bulk-from records
+(100,000) are added through `LongTermMemory.add` in batches of 1,000 (near-duplicate check,
+link log, lexical index included); beyond that they are bulk-loaded: written straight to the
+active collection in batches of 5,000 and indexed (lexical index, record cache) as the end of
+`add` does, without its per-item duplicate, contradiction and link decisions (through `add`, a
+million records would take about 50 minutes here). Queries are 200 held-out sentences.
+
+Opening. At each size the store is closed (which saves its open index) and opened again:
+"open" is `LongTermMemory(path)` from the open index, "first query" the first search after it
+(chromadb loads its vector index then), and "open, rebuilding" an open with the index file
+deleted, which reads every record from chromadb and rebuilds BM25 as every open did before
+(measured up to --rebuild-max records: at a million it takes many minutes).
 
 Peer: plain chromadb `collection.query` (top-k, distances only) on the same collection, the
 floor any chromadb-based memory pays. GWA's retrieval adds the lexical index, fusion, the
@@ -14,10 +24,12 @@ link-graph hop and the record fetch for re-ranking.
 Reported: add throughput (records/s, vectors given; and with embedding, 500 records);
 retrieval p50/p95 (ms) at each size, query embedding excluded and included; the learned
 admission's decision on one candidate (novelty lookup, features, policy; its embedding
-excluded); embedding throughput (texts/s) for short and turn-length texts. Targets: retrieval
-p95 < 15 ms at 100k, excluded; admission decision p95 ≤ 1 ms.
+excluded); open times (s); embedding throughput (texts/s) for short and turn-length texts.
+Targets (issue 18): retrieval p95 ≤ 10 ms at 100k and ≤ 25 ms at 1M, excluded; a 1M store
+open in under 5 s; admission decision p95 ≤ 1 ms.
 
-Run: python bench/memory.py [--sizes 10000,100000] [--queries 200]
+Run: python bench/memory.py [--sizes 10000,100000,1000000] [--queries 200] [--store DIR]
+(--store keeps the store in DIR and grows it from what is there on the next run)
 """
 
 from __future__ import annotations
@@ -33,12 +45,15 @@ from typing import Any
 import numpy as np
 from _common import table, write
 
+from gwa.memory import snapshot
 from gwa.memory.admission import LearnedAdmission, candidate_features
 from gwa.memory.embeddings import MiniLMEmbedder
+from gwa.memory.records import MemoryRecord
 from gwa.memory.store import LongTermMemory, NewMemory
 from gwa.memory.working import AdmissionCandidate, make_entry
 
 K = 10
+BULK_BATCH = 5000
 
 
 def vocabulary(n: int = 20000) -> list[str]:
@@ -79,16 +94,122 @@ def admission_times(
     return {"admission_decision": percentiles(whole), "admission_policy_only": percentiles(alone)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="10000,100000")
-    ap.add_argument("--queries", type=int, default=200)
-    args = ap.parse_args()
-    sizes = sorted(int(s) for s in args.sizes.split(","))
-    emb = MiniLMEmbedder.shared()
-    vocab = vocabulary()
+class Corpus:
+    """The synthetic records: texts from the vocabulary, vectors near 2,000 real ones."""
 
-    # Embedding throughput.
+    def __init__(self, emb: MiniLMEmbedder) -> None:
+        self.dim = emb.dim
+        self.vocab = vocabulary()
+        self.base = emb.embed(sentences(2000, 7, self.vocab))
+        self.rng = np.random.default_rng(3)
+
+    def batch(self, count: int, at: int) -> tuple[list[str], Any]:
+        texts = sentences(count, 1000 + at, self.vocab)
+        pick = self.rng.integers(0, len(self.base), size=count)
+        vecs = self.base[pick] + self.rng.normal(0, 0.08, size=(count, self.dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        return texts, vecs
+
+
+def bulk_add(store: LongTermMemory, texts: list[str], vecs: Any, at: int) -> None:
+    """Records written straight to the active collection and indexed (see the docstring)."""
+    recs = [
+        MemoryRecord(
+            f"b-{at + i:07d}",
+            t,
+            "bulk",
+            "",
+            "",
+            -1,
+            "bench",
+            1.7e9,
+            (),
+            0.5,
+            1.0,
+            0,
+            1.7e9,
+            "active",
+            None,
+            len(t.split()),
+        )
+        for i, t in enumerate(texts)
+    ]
+    store.will_write()
+    store.collections.add(recs, vecs)
+    for rec in recs:
+        store.index(rec)
+
+
+def grow(store: LongTermMemory, size: int, corpus: Corpus, bulk_from: int) -> float:
+    """Add records until the store holds ``size``; returns the seconds spent in `add`."""
+    added_s, n = 0.0, store.count()
+    while n < size:
+        bulk = n >= bulk_from
+        count = min(BULK_BATCH if bulk else 1000, size - n)
+        texts, vecs = corpus.batch(count, n)
+        t0 = time.perf_counter()
+        if bulk:
+            bulk_add(store, texts, vecs, n)
+        else:
+            store.add([NewMemory(t, kind="bench") for t in texts], vectors=vecs)
+            added_s += time.perf_counter() - t0
+        n = store.count()
+        if n % 50000 == 0:
+            print(f"  {n:,} records", flush=True)
+    return added_s
+
+
+def reopen(
+    store: LongTermMemory, emb: MiniLMEmbedder, rebuild: bool, qvec: Any
+) -> tuple[LongTermMemory, dict[str, float | None]]:
+    """Close the store and open it again, timing the open (from the open index, and with
+    ``rebuild`` also without it) and the first query; returns the reopened store."""
+    path = store.path
+    assert path is not None
+    t0 = time.perf_counter()
+    store.close()
+    out: dict[str, float | None] = {"close_s": time.perf_counter() - t0, "rebuild_open_s": None}
+    where = snapshot.path_of(store)
+    assert where is not None
+    out["index_mb"] = where.stat().st_size / 2**20
+    if rebuild:
+        where.unlink()
+        t0 = time.perf_counter()
+        rebuilt = LongTermMemory(path, embedder=emb)
+        out["rebuild_open_s"] = time.perf_counter() - t0
+        rebuilt.close()  # saves the index again
+    t0 = time.perf_counter()
+    store = LongTermMemory(path, embedder=emb)
+    out["open_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    store.search(["first query"], K, query_vectors=qvec)
+    out["first_query_s"] = time.perf_counter() - t0
+    return store, out
+
+
+def retrieval_times(store: LongTermMemory, queries: list[str], qvecs: Any) -> dict[str, Any]:
+    excl, incl, raw = [], [], []
+    for i, q in enumerate(queries):
+        t0 = time.perf_counter()
+        store.search([q], K, query_vectors=qvecs[i : i + 1])
+        excl.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        store.search([q], K)
+        incl.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        store.collections.active.query(
+            query_embeddings=[list(map(float, qvecs[i]))], n_results=K, include=["distances"]
+        )
+        raw.append(time.perf_counter() - t0)
+    return {
+        "gwa_excluding_embedding": percentiles(excl),
+        "gwa_including_embedding": percentiles(incl),
+        "chromadb_query_only": percentiles(raw),
+        **admission_times(store, queries, qvecs),
+    }
+
+
+def embedding_rates(emb: MiniLMEmbedder) -> dict[str, float]:
     short = [f"idea {i}: host a manga club on friday" for i in range(256)]
     turn = [
         "Melanie: That sounds great! I took the kids camping last weekend and we painted "
@@ -96,83 +217,94 @@ def main() -> None:
         for i in range(128)
     ]
     emb.embed(short[:8])
-    rows: list[list[Any]] = []
-    result: dict[str, Any] = {"k": K, "embedding": {}, "sizes": {}}
+    out = {}
     for name, texts in (("short (~12 tokens)", short), ("turn (~40 tokens)", turn)):
         t0 = time.perf_counter()
         emb.embed(texts)
-        rate = len(texts) / (time.perf_counter() - t0)
-        result["embedding"][name] = round(rate, 1)
-    base_texts = sentences(2000, 7, vocab)
-    base = emb.embed(base_texts)
-    rng = np.random.default_rng(3)
+        out[name] = round(len(texts) / (time.perf_counter() - t0), 1)
+    return out
 
-    with tempfile.TemporaryDirectory() as tmp:
-        store = LongTermMemory(Path(tmp) / "m")
-        # Add throughput with embedding (small).
-        few = sentences(500, 11, vocab)
+
+def measure(args: argparse.Namespace, root: Path, emb: MiniLMEmbedder) -> dict[str, Any]:
+    corpus = Corpus(emb)
+    result: dict[str, Any] = {"k": K, "embedding": embedding_rates(emb), "sizes": {}}
+    store = LongTermMemory(root / "m", embedder=emb)
+    if store.count() == 0:  # add throughput with embedding (small)
+        few = sentences(500, 11, corpus.vocab)
         t0 = time.perf_counter()
         for i in range(0, 500, 100):
             store.add([NewMemory(t, kind="bench") for t in few[i : i + 100]])
-        add_embed = 500 / (time.perf_counter() - t0)
-        result["add_with_embedding_per_s"] = round(add_embed, 1)
+        result["add_with_embedding_per_s"] = round(500 / (time.perf_counter() - t0), 1)
+    queries = sentences(args.queries, 99, corpus.vocab)
+    qvecs = emb.embed(queries)
+    start, added_s = store.count(), 0.0
+    for size in sorted(int(s) for s in args.sizes.split(",")):
+        added_s += grow(store, size, corpus, args.bulk_from)
         n = store.count()
-        added_s = 0.0
-        queries = sentences(args.queries, 99, vocab)
-        qvecs = emb.embed(queries)
-        for size in sizes:
-            while n < size:
-                batch = min(1000, size - n)
-                texts = sentences(batch, 1000 + n, vocab)
-                pick = rng.integers(0, len(base), size=batch)
-                vecs = base[pick] + rng.normal(0, 0.08, size=(batch, emb.dim)).astype(np.float32)
-                vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-                t0 = time.perf_counter()
-                store.add([NewMemory(t, kind="bench") for t in texts], vectors=vecs)
-                added_s += time.perf_counter() - t0
-                n = store.count()
-            print(f"{n:,} records stored", flush=True)
-            excl, incl, raw = [], [], []
-            for i, q in enumerate(queries):
-                t0 = time.perf_counter()
-                store.search([q], K, query_vectors=qvecs[i : i + 1])
-                excl.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                store.search([q], K)
-                incl.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                store.collections.active.query(
-                    query_embeddings=[list(map(float, qvecs[i]))],
-                    n_results=K,
-                    include=["distances"],
-                )
-                raw.append(time.perf_counter() - t0)
-            p = {
-                "gwa_excluding_embedding": percentiles(excl),
-                "gwa_including_embedding": percentiles(incl),
-                "chromadb_query_only": percentiles(raw),
-                **admission_times(store, queries, qvecs),
-            }
-            result["sizes"][str(n)] = {
-                key: {"p50_ms": round(a, 2), "p95_ms": round(b, 2)} for key, (a, b) in p.items()
-            }
-            for key, (a, b) in p.items():
-                rows.append([f"{n:,}", key, a, b])
-        result["add_vectors_given_per_s"] = round((n - 500) / max(added_s, 1e-9), 1)
-        store.close()
+        print(f"{n:,} records stored", flush=True)
+        store, opened = reopen(store, emb, n <= args.rebuild_max, qvecs[:1])
+        p = retrieval_times(store, queries, qvecs)
+        result["sizes"][str(n)] = {
+            **{k: {"p50_ms": round(a, 2), "p95_ms": round(b, 2)} for k, (a, b) in p.items()},
+            "open": {k: None if v is None else round(v, 3) for k, v in opened.items()},
+        }
+    through_add = min(store.count(), args.bulk_from) - start
+    if through_add > 0 and added_s > 0:
+        result["add_vectors_given_per_s"] = round(through_add / added_s, 1)
+    store.close()
+    return result
 
+
+def report(result: dict[str, Any]) -> None:
+    rows: list[list[Any]] = []
+    opens: list[list[Any]] = []
+    for n, got in result["sizes"].items():
+        for key, v in got.items():
+            if key != "open":
+                rows.append([f"{int(n):,}", key, v["p50_ms"], v["p95_ms"]])
+        o = got["open"]
+        rebuild = "-" if o["rebuild_open_s"] is None else f"{o['rebuild_open_s']:.2f}"
+        opens.append(
+            [
+                f"{int(n):,}",
+                f"{o['open_s']:.2f}",
+                f"{1000 * o['first_query_s']:.0f}",
+                rebuild,
+                f"{o['close_s']:.2f}",
+                f"{o['index_mb']:.0f}",
+            ]
+        )
     print(table(["records", "retrieval (top-10) or admission", "p50 ms", "p95 ms"], rows))
     print()
-    print(
-        table(
-            ["measure", "rate /s"],
-            [
-                ["add, vectors given (batches of 1,000)", result["add_vectors_given_per_s"]],
-                ["add, with embedding (batches of 100)", result["add_with_embedding_per_s"]],
-                *[[f"embed {k}", v] for k, v in result["embedding"].items()],
-            ],
-        )
-    )
+    heads = ["records", "open s", "first query ms", "open, rebuilding s", "close s", "index MB"]
+    print(table(heads, opens))
+    print()
+    rates = [[f"embed {k}", v] for k, v in result["embedding"].items()]
+    for key, name in (
+        ("add_vectors_given_per_s", "add, vectors given (batches of 1,000)"),
+        ("add_with_embedding_per_s", "add, with embedding (batches of 100)"),
+    ):
+        if key in result:
+            rates.insert(0, [name, result[key]])
+    print(table(["measure", "rate /s"], rates))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--bulk-from", type=int, default=100000)
+    ap.add_argument("--rebuild-max", type=int, default=100000)
+    ap.add_argument("--store", type=Path, help="keep the store here (reused by the next run)")
+    args = ap.parse_args()
+    emb = MiniLMEmbedder.shared()
+    if args.store is not None:
+        args.store.mkdir(parents=True, exist_ok=True)
+        result = measure(args, args.store, emb)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = measure(args, Path(tmp), emb)
+    report(result)
     print(f"\nwrote {write('memory', result)}")
 
 

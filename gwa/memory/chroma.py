@@ -89,6 +89,8 @@ class Collections:
     def __init__(self, path: Path | None, url: str | None, name: str, embedder: Embedder) -> None:
         import chromadb
 
+        self.remote = url is not None
+        """Behind a Chroma server (other clients may write to it)."""
         try:
             if url is not None:
                 self.client: Any = chromadb.HttpClient(**http_args(url), settings=_settings())

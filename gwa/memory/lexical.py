@@ -6,16 +6,19 @@ them. The index is an inverted list per term (document numbers and term frequenc
 query touches only the postings of its terms. Between adds, a long posting keeps its BM25 weights
 (the commonest terms spread over every document, added in one pass), so the queries of a store
 that is read more than written skip recomputing them; the scores are the same to the bit. It is
-rebuilt from the stored documents when a store opens.
+saved with a store's open index (`state`, `from_state`) and rebuilt from the stored documents
+when that index is missing or stale.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -186,6 +189,64 @@ class BM25Index:
             weights = dense
         self._weights[term] = weights
         return weights
+
+    def state(self, live: npt.NDArray[np.bool_] | None = None) -> dict[str, npt.NDArray[Any]]:
+        """The index as flat arrays (`from_state` reads them back), keeping only the ``live``
+        documents (renumbered in order; all when None): terms as a JSON list in UTF-8 bytes,
+        each term's postings between ``offsets[i]`` and ``offsets[i + 1]`` of ``docs`` and
+        ``tfs``, and the document lengths."""
+        lengths = np.frombuffer(self._lengths, dtype=np.float32)
+        remap = None if live is None else np.cumsum(live, dtype=np.int64) - 1
+        names: list[str] = []
+        docs_parts: list[npt.NDArray[np.int32]] = []
+        tfs_parts: list[npt.NDArray[np.float32]] = []
+        for term, (docs, tfs) in self._postings.items():
+            d, t = np.frombuffer(docs, dtype=np.int32), np.frombuffer(tfs, dtype=np.float32)
+            if remap is not None and live is not None:
+                keep = live[d]
+                d, t = remap[d[keep]].astype(np.int32), t[keep]
+            if len(d):
+                names.append(term)
+                docs_parts.append(d)
+                tfs_parts.append(t)
+        sizes = np.fromiter((len(d) for d in docs_parts), dtype=np.int64, count=len(names))
+        kept = lengths if live is None else lengths[live]
+        return {
+            "terms": np.frombuffer(json.dumps(names).encode(), dtype=np.uint8),
+            "offsets": np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+            "docs": np.concatenate(docs_parts) if names else np.zeros(0, np.int32),
+            "tfs": np.concatenate(tfs_parts) if names else np.zeros(0, np.float32),
+            "lengths": kept.astype(np.float32),
+            "params": np.array([self.k1, self.b], dtype=np.float64),
+        }
+
+    @classmethod
+    def from_state(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> BM25Index:
+        """The index `state` saved (it scores every query as the saved one did)."""
+        k1, b = (float(v) for v in arrays["params"])
+        index = cls(k1=k1, b=b)
+        names = json.loads(arrays["terms"].tobytes())
+        offsets = arrays["offsets"]
+        docs_v = np.ascontiguousarray(arrays["docs"], dtype=np.int32)
+        tfs_v = np.ascontiguousarray(arrays["tfs"], dtype=np.float32)
+        lengths = np.ascontiguousarray(arrays["lengths"], dtype=np.float32)
+        if (
+            len(offsets) != len(names) + 1
+            or int(offsets[-1]) != len(docs_v)
+            or len(docs_v) != len(tfs_v)
+            or (len(docs_v) and not 0 <= int(docs_v.min()) <= int(docs_v.max()) < len(lengths))
+        ):
+            raise ValueError("lexical index arrays do not agree")
+        docs, tfs = docs_v.tobytes(), tfs_v.tobytes()
+        for i, term in enumerate(names):
+            a, z = 4 * int(offsets[i]), 4 * int(offsets[i + 1])
+            d, t = array("i"), array("f")
+            d.frombytes(docs[a:z])
+            t.frombytes(tfs[a:z])
+            index._postings[term] = (d, t)
+        index._lengths.frombytes(lengths.tobytes())
+        index._total = int(lengths.astype(np.int64).sum())
+        return index
 
     def top(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (document number, score) pairs with a positive score, best first."""

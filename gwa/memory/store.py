@@ -9,6 +9,8 @@ A store is a directory::
     gwa-store.json   marker: format, version, embedder, dimension (checked at open)
     chroma/          chromadb PersistentClient data (collections <name> and <name>_archive)
     links.jsonl      append-only log of link-graph edits (replayed into a networkx graph at open)
+    index-<collection>.npz  the open index: record cache and BM25 index as of the last close
+                     (deleted before the first write after open; see `snapshot`)
 
 or, with ``url`` set, a Chroma server reached through ``HttpClient`` (the marker and link log then
 live in the local ``path``). Every write is acknowledged only after chromadb returned and the link
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from gwa.memory import retrieval, upkeep, writes
+from gwa.memory import retrieval, snapshot, upkeep, writes
 from gwa.memory.chroma import Collections
 from gwa.memory.embeddings import Embedder, MiniLMEmbedder, Vectors
 from gwa.memory.lexical import BM25Index
@@ -108,9 +110,11 @@ class LongTermMemory:
         """Lexical rows of records that left the active collection."""
         self.touched: dict[str, int] = {}
         """Recalls not yet written back (record id → times recalled)."""
-        self.cache: dict[str, MemoryRecord] = {}
+        self.cache = snapshot.RecordCache()
         """The active collection's records (this process writes through it; reads never wait
         on chromadb for metadata)."""
+        self._index_current = True
+        """No write since open: an open-index file there still describes the store."""
         self._load()
 
     # -- opening -----------------------------------------------------------------------------
@@ -168,14 +172,31 @@ class LongTermMemory:
             )
 
     def _load(self) -> None:
-        ids: set[str] = set()
-        for rec in Collections.records(self.collections.active):
-            ids.add(rec.id)
-            self.index(rec)
-        for rec in Collections.records(self.collections.archive):
-            ids.add(rec.id)
+        saved = snapshot.read(self)
+        if saved is not None:
+            self.lexical, self.lex_ids = saved.lexical, saved.ids
+            self.lex_pos = dict(zip(saved.ids, range(len(saved.ids)), strict=True))
+            self.cache.load(saved.ids, saved.rows)
+            ids = {*saved.ids, *saved.archived}
+        else:
+            ids = set()
+            for rec in Collections.records(self.collections.active):
+                ids.add(rec.id)
+                self.index(rec)
+            for rec in Collections.records(self.collections.archive):
+                ids.add(rec.id)
         self.links.reconcile(ids)
         self._issued = len(ids)
+
+    def will_write(self) -> None:
+        """Called before any write to the collections: the open-index file, if any, stops
+        describing the store and is deleted (it is written again at `close`)."""
+        with self.lock:
+            if self._index_current:
+                self._index_current = False
+                where = snapshot.path_of(self)
+                if where is not None:
+                    snapshot.discard(where)
 
     def new_id(self, text: str) -> str:
         """A fresh record id. Deterministic (a hash of the store's record count and the text),
@@ -198,6 +219,7 @@ class LongTermMemory:
             at = float(position["at"])
             gone = [r.id for r in self.cache.values() if r.run == run and r.created_at > at]
             if gone:
+                self.will_write()
                 self.collections.active.delete(ids=gone)
                 for mid in gone:
                     self.cache.pop(mid, None)
@@ -238,6 +260,7 @@ class LongTermMemory:
         if vectors is not None and vectors.shape != (len(items), self.embedder.dim):
             raise ValueError(f"vectors must be ({len(items)}, {self.embedder.dim})")
         with self.lock:
+            self.will_write()
             return writes.add_memories(self, items, vectors)
 
     def nearest(self, vecs: Vectors) -> list[tuple[str | None, float, MemoryRecord | None]]:
@@ -261,6 +284,7 @@ class LongTermMemory:
         with self.lock:
             act = [r for r in records if r.status != "archived"]
             if act:
+                self.will_write()
                 self.collections.update(act)
                 self.cache.update({r.id: r for r in act})
 
@@ -332,6 +356,10 @@ class LongTermMemory:
         return upkeep.import_lines(self, lines, source=source)
 
     def close(self) -> None:
-        """Write pending reinforcements and close the link log."""
-        self.flush()
-        self.links.close()
+        """Write pending reinforcements, close the link log and save the open index."""
+        with self.lock:
+            self.flush()
+            self.links.close()
+            where = snapshot.path_of(self)
+            if where is not None and not where.exists():
+                snapshot.write(self)

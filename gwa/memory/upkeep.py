@@ -36,6 +36,7 @@ def flush(store: LongTermMemory) -> int:
             )
         store.touched.clear()
         if recs:
+            store.will_write()
             store.collections.update(recs)
             store.cache.update({r.id: r for r in recs})
         return len(recs)
@@ -52,6 +53,7 @@ def prune(store: LongTermMemory, threshold: float, *, dry_run: bool = False) -> 
             if retention(rec, now, store.config.half_life_s) < threshold and vec is not None:
                 gone.append((replace(rec, status="archived"), vec))
         if not dry_run and gone:
+            store.will_write()
             Collections.move(gone, cols.archive, cols.active)
             for rec, _ in gone:
                 store.unindex(rec.id)
@@ -68,6 +70,7 @@ def restore(store: LongTermMemory, ids: Sequence[str]) -> list[MemoryRecord]:
             for rec, vec in Collections.get(cols.archive, ids, embeddings=True)
         ]
         if back:
+            store.will_write()
             Collections.move(back, cols.active, cols.archive)
             for rec, _ in back:
                 store.index(rec)
@@ -181,6 +184,7 @@ class _Import:
         if not self.header_seen:
             raise StoreError(f"{self.source}: empty export")
         store, cols = self.store, self.store.collections
+        store.will_write()
         Collections.put(cols.active, self.active)
         Collections.put(cols.archive, self.archived)
         for rec, _ in self.active:

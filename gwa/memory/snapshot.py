@@ -1,0 +1,186 @@
+"""A store's open index: what opening a store builds (its record cache and its BM25 index), saved
+to one file at close so that the next open reads that file instead of every record from
+chromadb (at a million records: seconds instead of minutes).
+
+The file is ``index-<collection>.npz`` in the store's directory: numpy arrays only, read with
+``allow_pickle=False``, so opening a store never runs code from it. It stands for the
+collections as they were when it was written:
+
+- the store deletes it (and syncs the directory) before its first write after opening, and
+  writes it again at `LongTermMemory.close`; a process that dies in between leaves no file;
+- at open it must also name this format and match the collections' record counts.
+
+A file that is missing, stale, unreadable or of another version is set aside: the store is
+rebuilt from chromadb as it always was, with a log line saying why, and a new file is written
+at close. Stores behind a Chroma server (``url``) have no open index: other clients may write
+to the server.
+
+Records read from the file stay JSON rows until first used (`RecordCache`): a search reads the
+hundred or so it ranks, not the million it could.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, MutableMapping
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from gwa.memory.lexical import BM25Index
+from gwa.memory.records import MemoryRecord
+
+if TYPE_CHECKING:
+    from gwa.memory.store import LongTermMemory
+
+FORMAT = "gwa-memory-index"
+VERSION = 1
+_FIELDS = tuple(f.name for f in fields(MemoryRecord))
+_SOURCES = _FIELDS.index("source_ids")
+log = logging.getLogger("gwa.memory")
+
+
+def row(rec: MemoryRecord) -> bytes:
+    """A record as one line of JSON (a list of its fields in order; no raw newline)."""
+    return json.dumps([getattr(rec, f) for f in _FIELDS], ensure_ascii=False).encode()
+
+
+def record(line: bytes) -> MemoryRecord:
+    """The record of a `row` line."""
+    values = json.loads(line)
+    values[_SOURCES] = tuple(values[_SOURCES])
+    return MemoryRecord(*values)
+
+
+class RecordCache(MutableMapping[str, MemoryRecord]):
+    """id → record, in insertion order. A record read from an open index stays its JSON row
+    until it is first read."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items: dict[str, MemoryRecord | bytes] = {}
+
+    def __getitem__(self, key: str) -> MemoryRecord:
+        value = self._items[key]
+        if isinstance(value, MemoryRecord):
+            return value
+        rec = self._items[key] = record(value)
+        return rec
+
+    def __setitem__(self, key: str, value: MemoryRecord) -> None:
+        self._items[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._items[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def load(self, ids: list[str], rows: list[bytes]) -> None:
+        """Hold rows as they were read, each to be decoded on first use."""
+        self._items.update(zip(ids, rows, strict=True))
+
+    def row(self, key: str) -> bytes:
+        """The JSON row of a record (as read, or encoded now)."""
+        value = self._items[key]
+        return row(value) if isinstance(value, MemoryRecord) else value
+
+
+class OpenIndex(NamedTuple):
+    """What an open index file holds."""
+
+    ids: list[str]
+    """Active records' ids, in the lexical index's order."""
+    rows: list[bytes]
+    archived: list[str]
+    lexical: BM25Index
+
+
+def path_of(store: LongTermMemory) -> Path | None:
+    """The store's open-index file (None for a server or an in-memory store)."""
+    if store.path is None or store.collections.remote:
+        return None
+    return store.path / f"index-{store.name}.npz"
+
+
+def _text(value: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    return np.frombuffer(json.dumps(value, ensure_ascii=False).encode(), dtype=np.uint8)
+
+
+def read(store: LongTermMemory) -> OpenIndex | None:
+    """The store's open index if it is there and current; None (file set aside) if not."""
+    where = path_of(store)
+    if where is None or not where.exists():
+        return None
+    try:
+        with np.load(where, allow_pickle=False) as z:
+            head = json.loads(z["header"].tobytes())
+            counts = (store.collections.active.count(), store.collections.archive.count())
+            if head.get("format") != FORMAT or head.get("version") != VERSION:
+                raise ValueError(f"format {head.get('format')} {head.get('version')}")
+            if (head["active"], head["archived"]) != counts:
+                raise ValueError(f"counts {head['active']}, {head['archived']} != {counts}")
+            ids = json.loads(z["ids"].tobytes())
+            rows = z["rows"].tobytes().split(b"\n") if ids else []
+            archived = json.loads(z["archived"].tobytes())
+            lexical = BM25Index.from_state(z)
+        if not len(ids) == len(rows) == len(lexical) == head["active"]:
+            raise ValueError("ids, rows and lexical index do not agree")
+    except Exception as e:  # any defect: the records in chromadb are the truth
+        log.warning("%s: open index not used (%s); rebuilding it from the records", where, e)
+        discard(where)
+        return None
+    return OpenIndex(ids, rows, archived, lexical)
+
+
+def write(store: LongTermMemory) -> None:
+    """Save the store's open index (live records only), atomically."""
+    where = path_of(store)
+    if where is None:
+        return
+    live_ids = [i for i in store.lex_ids if i in store.lex_pos]
+    live = None
+    if store.dead:
+        live = np.ones(len(store.lex_ids), dtype=bool)
+        live[list(store.dead)] = False
+    archived = [r.id for r in store.records(archived=True)]
+    head = {"format": FORMAT, "version": VERSION, "active": len(live_ids)}
+    head["archived"] = len(archived)
+    arrays: dict[str, Any] = {
+        "header": _text(head),
+        "ids": _text(live_ids),
+        "rows": np.frombuffer(b"\n".join(store.cache.row(i) for i in live_ids), np.uint8),
+        "archived": _text(archived),
+        **store.lexical.state(live),
+    }
+    tmp = where.with_name(where.name + ".tmp")
+    with tmp.open("wb") as f:
+        np.savez(f, allow_pickle=False, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, where)
+
+
+def discard(where: Path) -> None:
+    """Delete an open-index file and make the deletion durable before anything else is
+    written (else a crash could leave a file that no longer matches the records)."""
+    try:
+        where.unlink()
+    except FileNotFoundError:
+        return
+    fd = os.open(where.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,219 @@
+"""The open index: a store reopens from one file, the same as when rebuilt from chromadb, and
+never from a file that no longer describes the records (real chromadb on disk)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gwa.memory import snapshot
+from gwa.memory.chroma import Collections
+from gwa.memory.lexical import BM25Index
+from gwa.memory.records import MemoryRecord
+from gwa.memory.store import LongTermMemory, NewMemory
+
+TEXTS = [
+    "The teen advisory board meets on the first Monday of each month.",
+    "A manga and comics club could run every Friday afternoon in the study room.",
+    "Video game tournaments on Saturdays bring in students from the high school.",
+    "The library garden needs volunteers to water the tomato beds in July.",
+    "Poetry slams with a local rapper drew forty teenagers last spring.",
+    "The makerspace 3D printer is booked through the end of the month.",
+    "Caroline moved to Lisbon in May and now teaches piano — dört öğrenci, «très bien».",
+    "The board does not meet on the first Monday of each month any more.",
+]
+QUERIES = ["when does the board meet", "manga club friday", "who teaches piano", "garden July"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def results(store: LongTermMemory) -> list[Any]:
+    """Every hit of the queries with its record and every score part."""
+    return [
+        [(h.record, h.score, h.dense, h.lexical, h.retention, h.via, h.parts) for h in hits]
+        for hits in (store.search([q], 5) for q in QUERIES)
+    ]
+
+
+def built(path: Path, clock: Clock) -> LongTermMemory:
+    """A store whose records were recalled (strengthened) or pruned to the archive."""
+    store = LongTermMemory(path, clock=clock)
+    store.add([NewMemory(t, run="r1", cycle=i, source_ids=("s",)) for i, t in enumerate(TEXTS)])
+    clock.now += 5 * 24 * 3600
+    for q in QUERIES[:3]:
+        store.search([q], 2, touch=True)
+    store.flush()
+    clock.now += 40 * 24 * 3600
+    assert 0 < len(store.prune(0.05)) < len(TEXTS)
+    return store
+
+
+def test_reopening_reads_the_index_and_finds_what_a_rebuild_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    store = built(tmp_path / "m", clock)
+    live = results(store)
+    assert store.dead, "the fixture must prune something, so the index is saved compacted"
+    store.close()
+    where = tmp_path / "m" / "index-gwa_memory.npz"
+    assert where.exists()
+
+    def no_reading(*_: object, **__: object) -> Any:
+        raise AssertionError("opened by reading every record from chromadb")
+
+    with monkeypatch.context() as m:
+        m.setattr(Collections, "records", staticmethod(no_reading))
+        fast = LongTermMemory(tmp_path / "m", clock=clock)
+        from_index = results(fast)
+    assert fast.stats()["archived"] == len(TEXTS) - fast.count()
+    fast.close()
+    where.unlink()
+    slow = LongTermMemory(tmp_path / "m", clock=clock)
+    rebuilt = results(slow)
+    assert from_index == rebuilt
+    assert [[h[0].id for h in q] for q in from_index] == [[h[0].id for h in q] for q in live]
+    assert slow.count() == fast.count() == len(live_ids(slow))
+    slow.close()
+
+
+def live_ids(store: LongTermMemory) -> list[str]:
+    return [i for i in store.lex_ids if i in store.lex_pos]
+
+
+def test_the_first_write_deletes_the_index_so_a_crash_cannot_leave_it_stale(
+    tmp_path: Path,
+) -> None:
+    store = LongTermMemory(tmp_path / "m")
+    store.add([NewMemory(t) for t in TEXTS[:3]])
+    store.close()
+    where = tmp_path / "m" / "index-gwa_memory.npz"
+    reader = LongTermMemory(tmp_path / "m")
+    reader.search(["board"], 2)
+    assert where.exists(), "reading must keep the index"
+    reader.close()
+    writer = LongTermMemory(tmp_path / "m")
+    writer.update([writer.cache[writer.lex_ids[0]]])  # a metadata write: counts unchanged
+    assert not where.exists()
+    added = writer.add([NewMemory("Zanzibar trip planned for the autumn.")])[0].id
+    # The process dies here (no close): the next open rebuilds from chromadb and has it.
+    again = LongTermMemory(tmp_path / "m")
+    assert again.get(added) is not None
+    assert again.search(["Zanzibar"], 1)[0].record.id == added
+    again.close()
+    assert where.exists()
+
+
+def test_an_index_behind_a_foreign_write_is_set_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = LongTermMemory(tmp_path / "m")
+    store.add([NewMemory(t) for t in TEXTS[:4]])
+    store.close()
+    # Another program adds a record to the collection behind GWA's back.
+    other = LongTermMemory(tmp_path / "m")
+    meta = other.cache[other.lex_ids[0]].metadata()
+    text = "Quokkas live on Rottnest Island."
+    other.collections.active.add(
+        ids=["foreign"], documents=[text], metadatas=[meta], embeddings=other.embedder.embed([text])
+    )
+    other.links.close()  # no close(): it would save a new index
+    with caplog.at_level(logging.WARNING, logger="gwa.memory"):
+        again = LongTermMemory(tmp_path / "m")
+    assert "counts 4, 0 != (5, 0)" in caplog.text
+    assert "index-gwa_memory.npz" in caplog.text
+    assert again.search(["Quokkas Rottnest"], 1)[0].record.id == "foreign"
+    again.close()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage", "truncated", "other-version", "pickled", "rows-short", "postings-out-of-range"],
+)
+def test_a_damaged_index_is_rebuilt_with_a_warning_and_loses_nothing(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()  # scores weigh recency: the same clock for every search compared
+    store = LongTermMemory(tmp_path / "m", clock=clock)
+    store.add([NewMemory(t) for t in TEXTS])
+    expected = results(store)
+    store.close()
+    where = tmp_path / "m" / "index-gwa_memory.npz"
+    spoil(where, damage)
+    with caplog.at_level(logging.WARNING, logger="gwa.memory"):
+        again = LongTermMemory(tmp_path / "m", clock=clock)
+    assert f"{where}: open index not used" in caplog.text
+    assert "rebuilding it from the records" in caplog.text
+    assert not where.exists()
+    assert results(again) == expected
+    again.close()
+    assert where.exists()  # written anew at close
+    assert results(LongTermMemory(tmp_path / "m", clock=clock)) == expected
+
+
+def spoil(where: Path, damage: str) -> None:
+    if damage == "garbage":
+        where.write_bytes(b"not a zip file at all")
+        return
+    if damage == "truncated":
+        where.write_bytes(where.read_bytes()[:-200])
+        return
+    with np.load(where, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    if damage == "other-version":
+        head = json.loads(arrays["header"].tobytes())
+        arrays["header"] = np.frombuffer(json.dumps({**head, "version": 99}).encode(), np.uint8)
+    elif damage == "pickled":  # an object array needs pickle to load: refused, never run
+        arrays["ids"] = np.array([{"x": 1}], dtype=object)
+    elif damage == "rows-short":
+        arrays["rows"] = arrays["rows"][: arrays["rows"].tolist().index(10)]
+    else:
+        arrays["docs"] = arrays["docs"].copy()
+        arrays["docs"][0] = 10_000
+    with where.open("wb") as f:
+        np.savez(f, **arrays)
+
+
+def test_index_rows_stay_undecoded_until_read() -> None:
+    store_rows = snapshot.RecordCache()
+    rec = MemoryRecord(
+        "m-1", "Ünïcode text\nwith a newline", "r", "a", "generator", 3, "thought", 1.5,
+        ("s1", "s2"), 0.75, 2.0, 4, 2.5, "superseded", 9.25, 7,
+    )  # fmt: skip
+    line = snapshot.row(rec)
+    assert b"\n" not in line
+    store_rows.load(["m-1"], [line])
+    assert store_rows.row("m-1") is line  # not decoded and encoded again
+    assert store_rows["m-1"] == rec
+    assert isinstance(store_rows._items["m-1"], MemoryRecord)  # decoded once, kept
+    assert store_rows.row("m-1") == line
+    assert "m-1" in store_rows
+    assert len(store_rows) == 1
+    del store_rows["m-1"]
+    assert "m-1" not in store_rows
+
+
+def test_lexical_state_keeps_live_documents_and_scores_like_a_fresh_index() -> None:
+    docs = [f"{w} apple pie {w} number {i}" for i, w in enumerate(["red", "green", "blue"] * 40)]
+    index = BM25Index(k1=1.2, b=0.6)
+    index.add(docs)
+    live = np.array([i % 3 != 1 for i in range(len(docs))])
+    loaded = BM25Index.from_state(index.state(live))
+    fresh = BM25Index(k1=1.2, b=0.6)
+    fresh.add([d for d, keep in zip(docs, live, strict=True) if keep])
+    assert len(loaded) == len(fresh) == int(live.sum())
+    for q in ["red apple", "green", "blue number 7", "pie pie"]:
+        assert np.array_equal(loaded.scores(q), fresh.scores(q))
+    whole = BM25Index.from_state(index.state())
+    assert np.array_equal(whole.scores("green apple"), index.scores("green apple"))
