@@ -124,9 +124,10 @@ class BM25Index:
         self._postings: dict[str, tuple[array[int], array[float]]] = {}
         self._lengths = array("f")
         self._total = 0
-        self._weights: dict[str, npt.NDArray[np.float32]] = {}
-        """A long posting's BM25 weights for the documents as they are (dropped at the next
-        add): a query repeating a common term reuses them instead of recomputing."""
+        self._weights: dict[tuple[str, int], npt.NDArray[np.float32]] = {}
+        """A long posting's BM25 weights for the documents as they are, by (term, times the
+        query repeats it) (dropped at the next add): a query with a common term reuses them
+        instead of recomputing."""
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -154,7 +155,7 @@ class BM25Index:
             posting = self._postings.get(term)
             if posting is None:
                 continue
-            weights = self._weights.get(term) if qtf == 1 else None
+            weights = self._weights.get((term, qtf))
             if weights is None:
                 weights = self._weigh(term, qtf, posting)
             if len(weights) == n:  # spread over every document: one plain add
@@ -180,14 +181,14 @@ class BM25Index:
         denom += base
         denom += tfs
         weights = np.float32(qtf * idf * (self.k1 + 1.0)) * tfs / denom
-        if qtf != 1 or df < LONG_POSTING:
+        if df < LONG_POSTING:
             return weights
         spread = sum(1 for w in self._weights.values() if len(w) == n)
         if 4 * df >= n and spread < SPREAD_TERMS:
             dense = np.zeros(n, dtype=np.float32)
             dense[docs] = weights
             weights = dense
-        self._weights[term] = weights
+        self._weights[term, qtf] = weights
         return weights
 
     def state(self, live: npt.NDArray[np.bool_] | None = None) -> dict[str, npt.NDArray[Any]]:

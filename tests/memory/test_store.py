@@ -432,12 +432,15 @@ def test_bm25_kept_weights_give_the_same_scores_and_follow_adds() -> None:
     kept, fresh = BM25Index(), BM25Index()
     kept.add(docs)
     first = kept.scores("park pond")
-    assert "park" in kept._weights  # a posting of every document: kept
-    assert "pond" not in kept._weights  # a third of them: under LONG_POSTING, recomputed
+    assert ("park", 1) in kept._weights  # a posting of every document: kept
+    assert ("pond", 1) not in kept._weights  # a third of them: under LONG_POSTING, recomputed
     fresh.add(docs)
     assert np.array_equal(kept.scores("park pond"), first)
     assert np.array_equal(first, fresh.scores("park pond"))
     assert np.array_equal(kept.scores("park park pond"), fresh.scores("park park pond"))
+    assert ("park", 2) in kept._weights  # a term the query repeats: kept apart
+    assert np.array_equal(kept.scores("pond park park"), fresh.scores("park park pond"))
+    assert not np.array_equal(kept.scores("park pond"), kept.scores("park park pond"))
     more = ["park park park by the pond"] * 5
     kept.add(more)
     fresh.add(more)
