@@ -238,7 +238,7 @@ class BM25Index:
             or (len(docs_v) and not 0 <= int(docs_v.min()) <= int(docs_v.max()) < len(lengths))
         ):
             raise ValueError("lexical index arrays do not agree")
-        docs, tfs = docs_v.tobytes(), tfs_v.tobytes()
+        docs, tfs = docs_v.data.cast("B"), tfs_v.data.cast("B")  # views, not copies
         for i, term in enumerate(names):
             a, z = 4 * int(offsets[i]), 4 * int(offsets[i + 1])
             d, t = array("i"), array("f")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -96,7 +96,7 @@ class LinkGraph:
             self._drop(nodes)
             self.compact()
 
-    def reconcile(self, ids: set[str]) -> int:
+    def reconcile(self, ids: Container[str]) -> int:
         """Drop nodes that are not records; rewrite the log compactly. Returns nodes dropped."""
         gone = [str(n) for n in self.graph.nodes if n not in ids]
         self._drop(gone)

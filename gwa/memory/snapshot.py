@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from gwa.memory.lexical import BM25Index
 from gwa.memory.records import MemoryRecord
@@ -56,20 +57,39 @@ def record(line: bytes) -> MemoryRecord:
     return MemoryRecord(*values)
 
 
+class Rows:
+    """The records' JSON rows as read: one buffer of lines, sliced on demand (a million rows
+    split into a million bytes objects at open took longer than the rest of the open)."""
+
+    __slots__ = ("_blob", "_bounds")
+
+    def __init__(self, blob: npt.NDArray[np.uint8]) -> None:
+        self._blob = blob
+        ends = np.flatnonzero(blob == 10)
+        self._bounds = np.concatenate(([-1], ends, [len(blob)])) if len(blob) else np.zeros(1)
+
+    def __len__(self) -> int:
+        return len(self._bounds) - 1
+
+    def __getitem__(self, i: int) -> bytes:
+        return self._blob[int(self._bounds[i]) + 1 : int(self._bounds[i + 1])].tobytes()
+
+
 class RecordCache(MutableMapping[str, MemoryRecord]):
     """id → record, in insertion order. A record read from an open index stays its JSON row
-    until it is first read."""
+    (a number into `Rows`) until it is first read."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_rows")
 
     def __init__(self) -> None:
-        self._items: dict[str, MemoryRecord | bytes] = {}
+        self._items: dict[str, MemoryRecord | int] = {}
+        self._rows = Rows(np.zeros(0, dtype=np.uint8))
 
     def __getitem__(self, key: str) -> MemoryRecord:
         value = self._items[key]
         if isinstance(value, MemoryRecord):
             return value
-        rec = self._items[key] = record(value)
+        rec = self._items[key] = record(self._rows[value])
         return rec
 
     def __setitem__(self, key: str, value: MemoryRecord) -> None:
@@ -87,14 +107,18 @@ class RecordCache(MutableMapping[str, MemoryRecord]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def load(self, ids: list[str], rows: list[bytes]) -> None:
-        """Hold rows as they were read, each to be decoded on first use."""
-        self._items.update(zip(ids, rows, strict=True))
+    def load(self, rows_of: dict[str, int], rows: Rows) -> None:
+        """Hold the rows of an open index (into an empty cache), each decoded on first use;
+        ``rows_of``: each id's row number (copied)."""
+        if self._items or len(rows_of) != len(rows):
+            raise ValueError("rows are loaded once, one per id")
+        self._rows = rows
+        self._items = dict(rows_of)
 
     def row(self, key: str) -> bytes:
         """The JSON row of a record (as read, or encoded now)."""
         value = self._items[key]
-        return row(value) if isinstance(value, MemoryRecord) else value
+        return row(value) if isinstance(value, MemoryRecord) else self._rows[value]
 
 
 class OpenIndex(NamedTuple):
@@ -102,7 +126,7 @@ class OpenIndex(NamedTuple):
 
     ids: list[str]
     """Active records' ids, in the lexical index's order."""
-    rows: list[bytes]
+    rows: Rows
     archived: list[str]
     lexical: BM25Index
 
@@ -132,7 +156,7 @@ def read(store: LongTermMemory) -> OpenIndex | None:
             if (head["active"], head["archived"]) != counts:
                 raise ValueError(f"counts {head['active']}, {head['archived']} != {counts}")
             ids = json.loads(z["ids"].tobytes())
-            rows = z["rows"].tobytes().split(b"\n") if ids else []
+            rows = Rows(z["rows"] if ids else np.zeros(0, dtype=np.uint8))
             archived = json.loads(z["archived"].tobytes())
             lexical = BM25Index.from_state(z)
         if not len(ids) == len(rows) == len(lexical) == head["active"]:

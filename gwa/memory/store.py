@@ -30,6 +30,7 @@ import json
 import os
 import threading
 import time
+from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -176,15 +177,17 @@ class LongTermMemory:
         if saved is not None:
             self.lexical, self.lex_ids = saved.lexical, saved.ids
             self.lex_pos = dict(zip(saved.ids, range(len(saved.ids)), strict=True))
-            self.cache.load(saved.ids, saved.rows)
-            ids = {*saved.ids, *saved.archived}
-        else:
-            ids = set()
-            for rec in Collections.records(self.collections.active):
-                ids.add(rec.id)
-                self.index(rec)
-            for rec in Collections.records(self.collections.archive):
-                ids.add(rec.id)
+            self.cache.load(self.lex_pos, saved.rows)
+            archived = set(saved.archived) - self.lex_pos.keys()  # a crash mid-move: in both
+            self.links.reconcile(ChainMap[str, int](self.lex_pos, dict.fromkeys(archived, -1)))
+            self._issued = len(self.lex_pos) + len(archived)
+            return
+        ids = set()
+        for rec in Collections.records(self.collections.active):
+            ids.add(rec.id)
+            self.index(rec)
+        for rec in Collections.records(self.collections.archive):
+            ids.add(rec.id)
         self.links.reconcile(ids)
         self._issued = len(ids)
 

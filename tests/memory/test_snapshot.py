@@ -186,22 +186,46 @@ def spoil(where: Path, damage: str) -> None:
 
 
 def test_index_rows_stay_undecoded_until_read() -> None:
-    store_rows = snapshot.RecordCache()
-    rec = MemoryRecord(
-        "m-1", "Ünïcode text\nwith a newline", "r", "a", "generator", 3, "thought", 1.5,
-        ("s1", "s2"), 0.75, 2.0, 4, 2.5, "superseded", 9.25, 7,
-    )  # fmt: skip
-    line = snapshot.row(rec)
-    assert b"\n" not in line
-    store_rows.load(["m-1"], [line])
-    assert store_rows.row("m-1") is line  # not decoded and encoded again
-    assert store_rows["m-1"] == rec
-    assert isinstance(store_rows._items["m-1"], MemoryRecord)  # decoded once, kept
-    assert store_rows.row("m-1") == line
-    assert "m-1" in store_rows
-    assert len(store_rows) == 1
-    del store_rows["m-1"]
-    assert "m-1" not in store_rows
+    recs = [
+        MemoryRecord(
+            f"m-{i}",
+            f"Ünïcode text {i}\nwith a newline",
+            "r",
+            "a",
+            "generator",
+            i,
+            "thought",
+            1.5,
+            ("s1", "s2")[:i],
+            0.75,
+            2.0,
+            4,
+            2.5,
+            "superseded",
+            None if i else 9.25,
+            7,
+        )
+        for i in range(3)
+    ]
+    lines = [snapshot.row(r) for r in recs]
+    assert all(b"\n" not in line for line in lines)
+    rows = snapshot.Rows(np.frombuffer(b"\n".join(lines), dtype=np.uint8))
+    assert [rows[i] for i in range(len(rows))] == lines
+    cache = snapshot.RecordCache()
+    cache.load({r.id: i for i, r in enumerate(recs)}, rows)
+    assert all(isinstance(v, int) for v in cache._items.values())  # nothing decoded at load
+    assert cache.row("m-1") == lines[1]
+    assert cache["m-1"] == recs[1]
+    assert isinstance(cache._items["m-1"], MemoryRecord)  # decoded once, kept
+    assert isinstance(cache._items["m-2"], int)
+    assert cache.row("m-1") == lines[1]
+    assert list(cache.values()) == recs
+    assert "m-0" in cache
+    assert len(cache) == 3
+    del cache["m-0"]
+    assert "m-0" not in cache
+    with pytest.raises(ValueError, match="loaded once"):
+        cache.load({"x": 0}, snapshot.Rows(np.frombuffer(lines[0], dtype=np.uint8)))
 
 
 def test_lexical_state_keeps_live_documents_and_scores_like_a_fresh_index() -> None:
