@@ -260,6 +260,28 @@ class BM25Index:
         return [(int(i), float(s[i])) for i in idx if s[i] > 0.0]
 
 
+SAMPLED_TOP_FROM = 65_536
+"""From this many scores, `top_positions` finds the best among a sampled bound."""
+
+
+def top_positions(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
+    """The positions of the ``k`` largest scores, in no particular order (`np.argpartition`'s
+    answer). On a long array the k-th largest of every 16th score bounds the k-th largest
+    of all from below, so only the scores at or above it (usually a few hundred) are
+    partitioned instead of all of them (a million: 4.7 ms → about 1 ms)."""
+    n = len(scores)
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    if n >= SAMPLED_TOP_FROM and 64 * k <= n:
+        sample = scores[::16]
+        bound = np.partition(sample, len(sample) - k)[len(sample) - k]
+        near = np.flatnonzero(scores >= bound)
+        if 8 * len(near) <= n:  # else (e.g. most scores 0) the bound saved nothing
+            return near[np.argpartition(-scores[near], k - 1)[:k]]
+    return np.argpartition(-scores, k - 1)[:k]
+
+
 def zscores(values: Sequence[float]) -> list[float]:
     """Standard scores; all zeros when the values do not vary."""
     arr = np.asarray(values, dtype=np.float64)

@@ -10,10 +10,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from gwa.memory.embeddings import Vectors
-from gwa.memory.lexical import zscores
+from gwa.memory.lexical import top_positions, zscores
 from gwa.memory.records import Hit, MemoryRecord, retention
 
 if TYPE_CHECKING:
@@ -65,7 +63,7 @@ def candidates(
     lex = store.lexical.scores(query)
     if store.dead:
         lex[list(store.dead)] = 0.0
-    for pos in np.argpartition(-lex, min(pool, len(lex)) - 1)[:pool]:
+    for pos in top_positions(lex, pool):
         if lex[pos] > 0:
             plan.lexical[store.lex_ids[int(pos)]] = float(lex[pos])
     return plan

@@ -17,7 +17,7 @@ import pytest
 from gwa.errors import ConfigError
 from gwa.memory import AdmissionCandidate, make_entry
 from gwa.memory.admission import AdmitNone
-from gwa.memory.lexical import LONG_POSTING, BM25Index, terms
+from gwa.memory.lexical import LONG_POSTING, SAMPLED_TOP_FROM, BM25Index, terms, top_positions
 from gwa.memory.shared import SharedMemory
 from gwa.memory.store import (
     LINK_LOG,
@@ -522,3 +522,22 @@ def test_any_langchain_embeddings_can_back_a_store_and_are_recorded(tmp_path: Pa
     assert json.loads((tmp_path / "m" / MARKER).read_text())["embedder"] == "fake-384"
     with pytest.raises(StoreError, match="built with embeddings 'fake-384'"):
         LongTermMemory(tmp_path / "m")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_top_positions_from_a_sampled_bound_are_argpartitions(seed: int) -> None:
+    """On long arrays the top k come from the scores at or above a sampled bound: the same
+    positions as partitioning every score (distinct values), and the full partition where
+    the bound would not narrow anything down."""
+    rng = np.random.default_rng(seed)
+    n = SAMPLED_TOP_FROM * 2
+    skewed = rng.zipf(1.5, n).astype(np.float32) + rng.random(n, dtype=np.float32)
+    mostly_zero = np.where(rng.random(n) < 0.995, 0.0, rng.random(n)).astype(np.float32)
+    for scores in (rng.random(n, dtype=np.float32), skewed, mostly_zero):
+        for k in (1, 10, 50, 300):
+            got = top_positions(scores, k)
+            want = np.argpartition(-scores, k - 1)[:k]
+            assert len(got) == k
+            assert set(got.tolist()) == set(want.tolist())
+    assert len(top_positions(np.ones(5, dtype=np.float32), 10)) == 5
+    assert len(top_positions(np.ones(5, dtype=np.float32), 0)) == 0
