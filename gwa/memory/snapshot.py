@@ -8,7 +8,9 @@ collections as they were when it was written:
 
 - the store deletes it (and syncs the directory) before its first write after opening, and
   writes it again at `LongTermMemory.close`; a process that dies in between leaves no file;
-- at open it must also name this format and match the collections' record counts.
+- at open it must also name this format and match the collections' record counts;
+- a store object does not write it at close when another object of this process opened on
+  the same store wrote to it meanwhile (its own cache would not hold those writes).
 
 A file that is missing, stale, unreadable or of another version is set aside: the store is
 rebuilt from chromadb as it always was, with a log line saying why, and a new file is written
@@ -24,6 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+import weakref
 from collections.abc import Iterator, MutableMapping
 from dataclasses import fields
 from pathlib import Path
@@ -194,6 +198,37 @@ def write(store: LongTermMemory) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, where)
+
+
+_OPEN: dict[Path, weakref.WeakSet[LongTermMemory]] = {}
+"""The store objects of this process that are open, by open-index file."""
+_OPEN_LOCK = threading.Lock()
+
+
+def opened(store: LongTermMemory) -> None:
+    """Count a store object among those open on its files."""
+    where = path_of(store)
+    if where is not None:
+        with _OPEN_LOCK:
+            _OPEN.setdefault(where, weakref.WeakSet()).add(store)
+
+
+def closed(store: LongTermMemory) -> None:
+    where = path_of(store)
+    if where is not None:
+        with _OPEN_LOCK:
+            _OPEN.get(where, weakref.WeakSet()).discard(store)
+
+
+def writing(store: LongTermMemory) -> None:
+    """``store`` is about to write: the other open objects on the same store no longer see
+    all of it, so none of them may save the open index at its close."""
+    where = path_of(store)
+    if where is not None:
+        with _OPEN_LOCK:
+            for other in _OPEN.get(where, ()):
+                if other is not store:
+                    other.others_wrote = True
 
 
 def discard(where: Path) -> None:

@@ -116,7 +116,11 @@ class LongTermMemory:
         on chromadb for metadata)."""
         self._index_current = True
         """No write since open: an open-index file there still describes the store."""
+        self.others_wrote = False
+        """Another store object of this process wrote to the same store while this one was
+        open (set by `snapshot.writing`): this one's cache does not hold those writes."""
         self._load()
+        snapshot.opened(self)
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -195,6 +199,7 @@ class LongTermMemory:
         """Called before any write to the collections: the open-index file, if any, stops
         describing the store and is deleted (it is written again at `close`)."""
         with self.lock:
+            snapshot.writing(self)
             if self._index_current:
                 self._index_current = False
                 where = snapshot.path_of(self)
@@ -363,6 +368,7 @@ class LongTermMemory:
         with self.lock:
             self.flush()
             self.links.close()
+            snapshot.closed(self)
             where = snapshot.path_of(self)
-            if where is not None and not where.exists():
+            if where is not None and not where.exists() and not self.others_wrote:
                 snapshot.write(self)

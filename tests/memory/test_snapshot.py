@@ -241,3 +241,30 @@ def test_lexical_state_keeps_live_documents_and_scores_like_a_fresh_index() -> N
         assert np.array_equal(loaded.scores(q), fresh.scores(q))
     whole = BM25Index.from_state(index.state())
     assert np.array_equal(whole.scores("green apple"), index.scores("green apple"))
+
+
+def test_an_object_that_missed_another_objects_writes_does_not_save_the_index(
+    tmp_path: Path,
+) -> None:
+    """Two store objects of one process on one store (two runs of a server): one that closes
+    after the other wrote has not seen those writes, so it must not save its view."""
+    clock = Clock()
+    first = LongTermMemory(tmp_path / "m", clock=clock)
+    first.add([NewMemory(t) for t in TEXTS[:4]])
+    first.close()
+    where = tmp_path / "m" / "index-gwa_memory.npz"
+    a = LongTermMemory(tmp_path / "m", clock=clock)
+    b = LongTermMemory(tmp_path / "m", clock=clock)
+    clock.now += 3600
+    recalled = b.search(["manga club"], 1, touch=True)[0].record.id
+    b.flush()  # a recall's strength written: the index is gone
+    assert not where.exists()
+    assert a.others_wrote
+    assert not b.others_wrote
+    a.close()
+    assert not where.exists(), "a saved a view without b's write"
+    b.close()
+    assert where.exists()
+    again = LongTermMemory(tmp_path / "m", clock=clock)
+    assert again.get(recalled).strength == 2.0  # type: ignore[union-attr]
+    again.close()
