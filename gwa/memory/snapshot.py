@@ -65,18 +65,19 @@ class Rows:
     """The records' JSON rows as read: one buffer of lines, sliced on demand (a million rows
     split into a million bytes objects at open took longer than the rest of the open)."""
 
-    __slots__ = ("_blob", "_bounds")
+    __slots__ = ("_bounds", "_view")
 
     def __init__(self, blob: npt.NDArray[np.uint8]) -> None:
-        self._blob = blob
+        self._view = blob.data.cast("B")
         ends = np.flatnonzero(blob == 10)
         self._bounds = np.concatenate(([-1], ends, [len(blob)])) if len(blob) else np.zeros(1)
 
     def __len__(self) -> int:
         return len(self._bounds) - 1
 
-    def __getitem__(self, i: int) -> bytes:
-        return self._blob[int(self._bounds[i]) + 1 : int(self._bounds[i + 1])].tobytes()
+    def __getitem__(self, i: int) -> memoryview:
+        """Row ``i`` (a view into the buffer, not a copy)."""
+        return self._view[int(self._bounds[i]) + 1 : int(self._bounds[i + 1])]
 
 
 class RecordCache(MutableMapping[str, MemoryRecord]):
@@ -93,7 +94,7 @@ class RecordCache(MutableMapping[str, MemoryRecord]):
         value = self._items[key]
         if isinstance(value, MemoryRecord):
             return value
-        rec = self._items[key] = record(self._rows[value])
+        rec = self._items[key] = record(self._rows[value].tobytes())
         return rec
 
     def __setitem__(self, key: str, value: MemoryRecord) -> None:
@@ -119,7 +120,7 @@ class RecordCache(MutableMapping[str, MemoryRecord]):
         self._rows = rows
         self._items = dict(rows_of)
 
-    def row(self, key: str) -> bytes:
+    def row(self, key: str) -> bytes | memoryview:
         """The JSON row of a record (as read, or encoded now)."""
         value = self._items[key]
         return row(value) if isinstance(value, MemoryRecord) else self._rows[value]

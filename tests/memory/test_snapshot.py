@@ -210,7 +210,7 @@ def test_index_rows_stay_undecoded_until_read() -> None:
     lines = [snapshot.row(r) for r in recs]
     assert all(b"\n" not in line for line in lines)
     rows = snapshot.Rows(np.frombuffer(b"\n".join(lines), dtype=np.uint8))
-    assert [rows[i] for i in range(len(rows))] == lines
+    assert [rows[i].tobytes() for i in range(len(rows))] == lines
     cache = snapshot.RecordCache()
     cache.load({r.id: i for i, r in enumerate(recs)}, rows)
     assert all(isinstance(v, int) for v in cache._items.values())  # nothing decoded at load

@@ -539,5 +539,11 @@ def test_top_positions_from_a_sampled_bound_are_argpartitions(seed: int) -> None
             want = np.argpartition(-scores, k - 1)[:k]
             assert len(got) == k
             assert set(got.tolist()) == set(want.tolist())
+    ties = np.repeat(np.arange(n // 8, dtype=np.float32), 8)  # each score 8 times
+    rng.shuffle(ties)
+    got = top_positions(ties, 20)
+    best = np.flatnonzero(ties >= ties.max() - 2)  # the 24 largest: scores top, top-1, top-2
+    assert got.tolist() == [*best[ties[best] == ties.max()], *best[ties[best] == ties.max() - 1],
+                            *best[ties[best] == ties.max() - 2][:4]]  # fmt: skip
     assert len(top_positions(np.ones(5, dtype=np.float32), 10)) == 5
     assert len(top_positions(np.ones(5, dtype=np.float32), 0)) == 0
