@@ -318,15 +318,13 @@ class MqttBus:
         """Publish with QoS 1; returns after the broker's PUBACK, resending across reconnects."""
         if self._closed or self._closing:
             raise BusClosed("the bus is closed")
-        if len(self._subscribed) < len(self._patterns):  # patterns are never dropped
-            await self._ensure_subscribed()
+        await self._ensure_subscribed()
         data = encode(envelope)
         async with self._inflight:
             while True:
                 if self._closing:
                     raise BusClosed("the bus closed while publishing")
-                if not self._connected.is_set():
-                    await self._connected.wait()
+                await self._connected.wait()
                 client = self._client
                 if client is None:
                     continue

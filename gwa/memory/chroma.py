@@ -125,6 +125,17 @@ class Collections:
             yield rec
 
     @staticmethod
+    def ids(col: Any) -> Iterator[str]:
+        """Every id of a collection, in batches (no documents, metadata or vectors read)."""
+        offset = 0
+        while True:
+            got = col.get(limit=BATCH, offset=offset, include=[])["ids"]
+            if not got:
+                return
+            yield from got
+            offset += len(got)
+
+    @staticmethod
     def with_vectors(
         col: Any, *, embeddings: bool
     ) -> Iterator[tuple[MemoryRecord, list[float] | None]]:

@@ -197,15 +197,18 @@ class BM25Index:
         each term's postings between ``offsets[i]`` and ``offsets[i + 1]`` of ``docs`` and
         ``tfs``, and the document lengths."""
         lengths = np.frombuffer(self._lengths, dtype=np.float32)
-        remap = None if live is None else np.cumsum(live, dtype=np.int64) - 1
+        remap = None
+        if live is not None:  # a live document's new number; -1 for the others
+            remap = np.where(live, np.cumsum(live, dtype=np.int64) - 1, -1)
         names: list[str] = []
         docs_parts: list[npt.NDArray[np.int32]] = []
         tfs_parts: list[npt.NDArray[np.float32]] = []
         for term, (docs, tfs) in self._postings.items():
             d, t = np.frombuffer(docs, dtype=np.int32), np.frombuffer(tfs, dtype=np.float32)
-            if remap is not None and live is not None:
-                keep = live[d]
-                d, t = remap[d[keep]].astype(np.int32), t[keep]
+            if remap is not None:
+                new = remap[d]
+                keep = new >= 0
+                d, t = new[keep].astype(np.int32), t[keep]
             if len(d):
                 names.append(term)
                 docs_parts.append(d)
@@ -252,10 +255,7 @@ class BM25Index:
     def top(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (document number, score) pairs with a positive score, best first."""
         s = self.scores(query)
-        if k <= 0 or not len(s):
-            return []
-        k = min(k, len(s))
-        idx = np.argpartition(-s, k - 1)[:k]
+        idx = top_positions(s, k)
         idx = idx[np.argsort(-s[idx], kind="stable")]
         return [(int(i), float(s[i])) for i in idx if s[i] > 0.0]
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from gwa.memory.chroma import Collections
 from gwa.memory.lexical import BM25Index
 from gwa.memory.records import MemoryRecord
 
@@ -183,7 +184,7 @@ def write(store: LongTermMemory) -> None:
     if store.dead:
         live = np.ones(len(store.lex_ids), dtype=bool)
         live[list(store.dead)] = False
-    archived = [r.id for r in store.records(archived=True)]
+    archived = list(Collections.ids(store.collections.archive))
     head = {"format": FORMAT, "version": VERSION, "active": len(live_ids)}
     head["archived"] = len(archived)
     arrays: dict[str, Any] = {
@@ -215,10 +216,15 @@ def opened(store: LongTermMemory) -> None:
 
 
 def closed(store: LongTermMemory) -> None:
+    """A store object is closed."""
     where = path_of(store)
     if where is not None:
         with _OPEN_LOCK:
-            _OPEN.get(where, weakref.WeakSet()).discard(store)
+            others = _OPEN.get(where)
+            if others is not None:
+                others.discard(store)
+                if not others:
+                    del _OPEN[where]
 
 
 def writing(store: LongTermMemory) -> None:

@@ -190,8 +190,7 @@ class LongTermMemory:
         for rec in Collections.records(self.collections.active):
             ids.add(rec.id)
             self.index(rec)
-        for rec in Collections.records(self.collections.archive):
-            ids.add(rec.id)
+        ids.update(Collections.ids(self.collections.archive))
         self.links.reconcile(ids)
         self._issued = len(ids)
 

@@ -189,7 +189,7 @@ class _Import:
         Collections.put(cols.archive, self.archived)
         for rec, _ in self.active:
             store.index(rec)
-        existing = {*store.lex_pos, *(r.id for r in Collections.records(cols.archive))}
+        existing = {*store.lex_pos, *Collections.ids(cols.archive)}
         store.links.write(
             [op for op in self.ops if op["src"] in existing and op["dst"] in existing]
         )
