@@ -43,10 +43,24 @@ class McpTool(ToolBase):
 def _target(command: Sequence[str], url: str | None, env: dict[str, str], base: Path | None) -> Any:
     if url is not None:
         return url
-    from mcp.client.stdio import StdioServerParameters
+    from mcp.client.stdio import StdioServerParameters, stdio_client
 
     program = sys.executable if command[0] == "python" else command[0]
-    return StdioServerParameters(command=program, args=list(command[1:]), env=env or None, cwd=base)
+    params = StdioServerParameters(
+        command=program, args=list(command[1:]), env=env or None, cwd=base
+    )
+    return stdio_client(params, errlog=_errlog())
+
+
+def _errlog() -> Any:
+    """Where a stdio server's stderr goes: this process's stderr, or the one it started with
+    when ``sys.stderr`` was replaced by an object without a file descriptor (a notebook, a
+    test's capture, an app that collects its log in memory), which a subprocess cannot use."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.__stderr__
+    return sys.stderr
 
 
 async def open_mcp(

@@ -109,3 +109,30 @@ async def test_add_goes_through_admission_and_show_and_stats_answer(http_server:
         shown = json.loads(await tools["show"].call({"id": note["id"]}))
         assert shown["text"] == "The tool shed key hangs in the kitchen."
         assert json.loads(await tools["stats"].call({}))["active"] == 3
+
+
+NOTEBOOK = """
+import asyncio, contextlib, io, sys
+sys.stderr = io.StringIO()  # as in a notebook: a stderr without a file descriptor
+from gwa.tools.mcp import open_mcp
+
+async def main():
+    async with contextlib.AsyncExitStack() as stack:
+        tools = await open_mcp(stack, command=sys.argv[1:], only=["search"])
+        print(sorted(t.info.name for t in tools))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_stdio_server_starts_when_stderr_has_no_file_descriptor(tmp_path: Path) -> None:
+    """In a notebook (or any app that replaced ``sys.stderr`` with an in-memory stream) a
+    stdio MCP server still starts: its stderr goes to the process's original stderr (the
+    SDK's default would hand the subprocess a stream it cannot write to)."""
+    args = [sys.executable, "-m", "gwa", "memory", *_notes(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK, *args], capture_output=True, text=True, timeout=100
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "['search']"
