@@ -1,14 +1,20 @@
 """The embedded local model on the flagship scenario: where a cycle's time goes.
 
-The brainstorm scenario runs to its end on SmolLM2-135M-Instruct (seed 0) in four modes, one
+The brainstorm scenario runs to its end on SmolLM2-135M-Instruct (seed 0) in five modes, one
 after another in one process (same machine state):
-- top-k grammar, kept prefixes: as shipped (the grammar checked on the top 40 tokens of a
-  step, the whole vocabulary only when none of them is valid; each agent's system prompt's
-  KV state kept for its next call);
-- whole-vocabulary grammar, kept prefixes: llama-cpp-python's own sampler chain (the grammar
-  over all 49,152 tokens at every step);
-- before: whole-vocabulary grammar, no kept prefixes (GWA before issue 18);
-- none: no grammar, kept prefixes (most outputs do not parse; a repair call follows).
+- instructions first (shipped): each agent's instructions (its system message) first, as
+  agents render them; the grammar checked on the top 40 tokens of a step (the whole
+  vocabulary only when none of them is valid); the KV state of a prompt's first message kept
+  for its next call;
+- shared-first: the same with the workspace state before each agent's instructions
+  (``layout="shared-first"``), so the agents of a cycle share it in llama.cpp's KV cache;
+- whole-vocab grammar: llama-cpp-python's own sampler chain (the grammar over all 49,152
+  tokens at every step);
+- before issue 18: whole-vocabulary grammar, no kept prefixes;
+- none: as shipped with no grammar (most outputs do not parse; a repair call follows).
+
+Every run starts from the same long-term memory: an empty store, or a copy of
+``--memory-from DIR`` (the memory a user's earlier runs left, e.g. ``.gwa/memory``).
 
 Reported from the trace and from llama.cpp's counters (`LocalChatModel.profile`):
 - tokens/s: completion tokens ÷ the summed wall time of the model calls (prompt included);
@@ -21,18 +27,25 @@ Reported from the trace and from llama.cpp's counters (`LocalChatModel.profile`)
 - not JSON: share of the model's outputs that do not parse as JSON (the grammar's promise);
 - first-try invalid: turns whose first output failed the role's checks, JSON or content (a
   thought that is mostly punctuation or holds JSON syntax is refused too; a repair follows);
-- rejected: turns still invalid after the repair (agent.error RoleOutputError).
+- rejected: turns still invalid after the repair (agent.error RoleOutputError);
+- on topic / copied (rough signs of what the layout does to the thoughts, not a judge of
+  their quality): the share of proposed thoughts that share a content word with the goal, and
+  the share that repeat a line of their own prompt word for word (a recalled memory, the
+  last winner).
 
 Each mode runs ``--repeat`` times, the modes interleaved (the machine's speed drifts within
 minutes); the table gives the median of each figure over the repeats.
 
-Run: python bench/local_model.py [--cycles N] [--repeat R]
+Run: python bench/local_model.py [--cycles N] [--repeat R] [--memory-from DIR]
 """
 
 import argparse
 import asyncio
 import json
+import re
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +58,36 @@ from gwa.agents.local import LocalChatModel, LocalProfile
 from gwa.events import Event
 
 SCENARIO = Path(__file__).resolve().parent.parent / "gwa" / "scenarios" / "brainstorm.yaml"
-MODES = ("top-k grammar, kept prefixes", "whole-vocab grammar, kept", "before", "none")
+MODES: dict[str, dict[str, Any]] = {
+    "instructions first (shipped)": {"top_k": True, "keep": True, "layout": "as-given"},
+    "shared-first layout": {"top_k": True, "keep": True, "layout": "shared-first"},
+    "whole-vocab grammar": {"top_k": False, "keep": True, "layout": "as-given"},
+    "before issue 18": {"top_k": False, "keep": False, "layout": "as-given"},
+    "none (no grammar)": {"top_k": True, "keep": True, "layout": "as-given", "free": True},
+}
+SHIPPED, BEFORE, NONE = "instructions first (shipped)", "before issue 18", "none (no grammar)"
+SHARED = "shared-first layout"
+STOP = frozenset(
+    [
+        "that",
+        "this",
+        "with",
+        "from",
+        "have",
+        "will",
+        "into",
+        "your",
+        "their",
+        "about",
+        "which",
+        "more",
+    ]
+)
+
+
+def _words(text: str) -> set[str]:
+    """Content words, cut to 5 letters (teen, teenage and teenagers meet)."""
+    return {w[:5] for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in STOP}
 
 
 class Outputs:
@@ -55,11 +97,31 @@ class Outputs:
         self.model = model
         self.name = model.name
         self.texts: list[str] = []
+        self.thoughts: list[tuple[str, str]] = []  # (a proposed thought, its prompt)
 
     async def complete(self, request: Any) -> Any:
         response = await self.model.complete(request)
         self.texts.append(response.text)
+        try:
+            candidates = json.loads(response.text, strict=False).get("candidates") or []
+        except (ValueError, AttributeError):
+            candidates = []
+        prompt = "\n".join(m.content for m in request.messages)
+        for c in candidates:
+            if isinstance(c, dict) and isinstance(c.get("text"), str):
+                self.thoughts.append((c["text"], prompt))
         return response
+
+    def on_topic(self, goal: str) -> float:
+        """Share of the proposed thoughts with a content word of the goal."""
+        words = _words(goal)
+        hits = [bool(_words(text) & words) for text, _ in self.thoughts]
+        return sum(hits) / len(hits) if hits else 0.0
+
+    def copied(self) -> float:
+        """Share of the proposed thoughts found word for word in their own prompt."""
+        hits = [len(t.strip()) > 8 and t.strip().lower() in p.lower() for t, p in self.thoughts]
+        return sum(hits) / len(hits) if hits else 0.0
 
     def not_json(self) -> float:
         bad = 0
@@ -72,18 +134,29 @@ class Outputs:
 
 
 def _model(mode: str) -> LocalChatModel:
+    settings = MODES[mode]
     model = LocalChatModel.shared()
-    model._llm.grammar_on_top_k = mode == MODES[0]
-    model._llm.prefix_states = None if mode == "before" else PrefixStates()
+    model._llm.grammar_on_top_k = settings["top_k"]
+    model._llm.prefix_states = PrefixStates() if settings["keep"] else None
     model._llm.reset()  # every mode starts with an empty KV cache
     model.profile = LocalProfile()
-    return model if mode != "none" else model.unconstrained()
+    model = model.with_layout(settings["layout"])
+    return model.unconstrained() if settings.get("free") else model
 
 
-async def measure(mode: str, cycles: int) -> dict[str, Any]:
+async def measure(mode: str, cycles: int, memory_from: Path | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="gwa-bench-memory-") as tmp:
+        store = Path(tmp) / "memory"
+        if memory_from is not None:
+            shutil.copytree(memory_from, store)
+        return await _measure(mode, cycles, store)
+
+
+async def _measure(mode: str, cycles: int, store: Path) -> dict[str, Any]:
     scenario = load_scenario(SCENARIO)
     ws_spec = scenario.workspace.model_copy(update={"max_cycles": cycles})
-    scenario = scenario.model_copy(update={"workspace": ws_spec})
+    memory = scenario.memory.model_copy(update={"path": str(store)})
+    scenario = scenario.model_copy(update={"workspace": ws_spec, "memory": memory})
     model = _model(mode)
     events: list[Event] = []
     ws = Workspace(scenario, trace_path=False)
@@ -122,6 +195,9 @@ async def measure(mode: str, cycles: int) -> dict[str, Any]:
         "not_json_share": outputs.not_json(),
         "first_try_invalid_share": len(repairs) / len(turns) if turns else 0.0,
         "rejected_share": len(rejected) / len(turns) if turns else 0.0,
+        "on_topic_share": outputs.on_topic(scenario.goal),
+        "copied_share": outputs.copied(),
+        "thoughts": [text for text, _ in outputs.thoughts],
         "answer": result.answer,
     }
 
@@ -151,6 +227,8 @@ def _row(r: dict[str, Any]) -> list[Any]:
         pct(r["not_json_share"]),
         pct(r["first_try_invalid_share"]),
         pct(r["rejected_share"]),
+        pct(r["on_topic_share"]),
+        pct(r["copied_share"]),
         r["run_wall_s"],
     ]
 
@@ -159,18 +237,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--memory-from", type=Path, default=None, help="a store to start from")
     args = parser.parse_args()
-    every = [asyncio.run(measure(m, args.cycles)) for _ in range(args.repeat) for m in MODES]
-    runs = [_median([r for r in every if r["mode"] == m]) for m in MODES]
-    head = ["constraint", "calls", "tok/s", "gen tok/s", "cycle s", "prompt", "generation"]
-    head += ["other", "prefix hit", "not JSON", "1st-try invalid", "rejected", "run s"]
-    print("SmolLM2-135M-Instruct Q4_1 on the brainstorm scenario (seed 0)")
-    print(table(head, [_row(r) for r in runs]))
-    ratio = runs[0]["tokens_per_s"] / runs[3]["tokens_per_s"]
-    speedup = runs[2]["mean_cycle_s"] / runs[0]["mean_cycle_s"]
+    if args.memory_from is not None and not args.memory_from.is_dir():
+        parser.error(f"--memory-from {args.memory_from}: no such store directory")
+    every = [
+        asyncio.run(measure(m, args.cycles, args.memory_from))
+        for _ in range(args.repeat)
+        for m in MODES
+    ]
+    runs = {m: _median([r for r in every if r["mode"] == m]) for m in MODES}
+    head = ["mode", "calls", "tok/s", "gen tok/s", "cycle s", "prompt", "generation", "other"]
+    head += ["prefix hit", "not JSON", "1st-try invalid", "rejected", "on topic", "copied"]
+    head += ["run s"]
+    start = args.memory_from or "an empty store"
+    print(f"SmolLM2-135M-Instruct Q4_1 on the brainstorm scenario (seed 0), memory: {start}")
+    print(table(head, [_row(r) for r in runs.values()]))
+    ratio = runs[SHIPPED]["tokens_per_s"] / runs[NONE]["tokens_per_s"]
+    speedup = runs[BEFORE]["mean_cycle_s"] / runs[SHIPPED]["mean_cycle_s"]
+    layout = runs[SHIPPED]["mean_cycle_s"] / runs[SHARED]["mean_cycle_s"]
     print(f"constrained tokens/s ÷ unconstrained: {ratio:.2f}; cycle before ÷ now: {speedup:.2f}")
-    data = {"benchmark": "local_model", "runs": runs, "every_run": every, "ratio": ratio}
-    data["cycle_speedup"] = speedup
+    print(f"cycle instructions first ÷ shared-first: {layout:.2f}")
+    data = {"benchmark": "local_model", "runs": list(runs.values()), "every_run": every}
+    data.update(ratio=ratio, cycle_speedup=speedup, layout_speedup=layout)
+    data["memory_from"] = str(args.memory_from) if args.memory_from else None
     path = write("local_model", data)
     print(f"wrote {path}")
 

