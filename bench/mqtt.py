@@ -5,9 +5,10 @@ Both throughput rows use the same mosquitto (started here on a free port with
 QoS 1, a ~600-byte payload; first with publishes awaited one after another (each returns on
 PUBACK: a round trip), then with 64 publishes in flight (throughput).
 Raw aiomqtt publishes bytes and counts messages; MqttBus publishes envelopes (JSON encode,
-sequence numbers) and delivers them decoded and de-duplicated to a subscription. Reported:
-messages/s (median of 5 interleaved rounds; both with TCP_NODELAY) and the ratio
-(target: MqttBus ≥ 80% of raw).
+sequence numbers) and delivers them decoded and de-duplicated to a subscription, with its
+coalescing (envelopes published to one topic in one turn of the loop travel as one MQTT
+message) on, as shipped, and off. Reported: messages/s (envelopes delivered; median of 5
+interleaved rounds; all with TCP_NODELAY) and the ratio to raw aiomqtt.
 
 Per-cycle overhead: the same 4-agent scenario on the fake model (no latency), 30 cycles, run
 on LocalBus and on MqttBus through the broker; ms per cycle and the difference.
@@ -39,9 +40,9 @@ from gwa.broadcast.mqtt import MqttBus
 
 PAYLOAD = {"text": "x" * 500, "cycle": 1}
 WINDOW = 64
+"""Publishes in flight at once for the throughput rows (the round-trip rows await each)."""
 SWARM_LATENCY = 0.2
 """The fake model's latency a call in the swarm row (two rounds a cycle)."""
-"""Publishes in flight at once for the throughput rows (the round-trip rows await each)."""
 
 
 def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -108,8 +109,9 @@ async def raw_round(port: int, n: int, window: int = 1) -> float:
     return n / elapsed
 
 
-async def bus_round(port: int, n: int, window: int = 1) -> float:
-    rx, tx = MqttBus(f"mqtt://127.0.0.1:{port}"), MqttBus(f"mqtt://127.0.0.1:{port}")
+async def bus_round(port: int, n: int, window: int = 1, coalesce: bool = True) -> float:
+    url = f"mqtt://127.0.0.1:{port}"
+    rx, tx = MqttBus(url), MqttBus(url, coalesce=coalesce)
     await rx.start()
     await tx.start()
     sub = rx.subscribe("bench/bus")
@@ -182,7 +184,9 @@ def swarm_scenario(latency: float) -> str:
     )
 
 
-async def swarm_cycle_ms(folder: Path, port: int | None, latency: float) -> float:
+async def swarm_cycle_ms(
+    folder: Path, port: int | None, latency: float, coalesce: bool = True
+) -> float:
     """Median ms between cycle starts (the first two left out: joining, warming up) of the
     64-agent swarm: all in this process on LocalBus, or (``port``) every agent in one of 8
     `gwa agent` worker processes over the broker."""
@@ -190,13 +194,14 @@ async def swarm_cycle_ms(folder: Path, port: int | None, latency: float) -> floa
     path.write_text(swarm_scenario(latency))
     names = [a.name for a in parse_scenario(path.read_text()).agents]
     workers: list[asyncio.subprocess.Process] = []
-    bus = MqttBus(f"mqtt://127.0.0.1:{port}") if port else None
+    url = f"mqtt://127.0.0.1:{port}" + ("" if coalesce else "?coalesce=off")
+    bus = MqttBus(url) if port else None
     if bus is not None:
         await bus.start()
         per = len(names) // SWARM_WORKERS
         for w in range(SWARM_WORKERS):
             roles = [x for n in names[w * per : (w + 1) * per] for x in ("--role", n)]
-            cmd = ["agent", str(path), *roles, "--bus", f"mqtt://127.0.0.1:{port}"]
+            cmd = ["agent", str(path), *roles, "--bus", url]
             workers.append(
                 await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "gwa.cli", *cmd, stderr=asyncio.subprocess.DEVNULL
@@ -220,13 +225,28 @@ async def swarm_cycle_ms(folder: Path, port: int | None, latency: float) -> floa
     return 1000 * statistics.median(gaps)
 
 
-async def swarm(folder: Path, port: int, latency: float) -> dict[str, float]:
-    """The swarm row: ms a cycle on LocalBus and over MQTT, and each minus the model's time
-    (two rounds of calls a cycle: the generators propose, then the critics review)."""
-    local = await swarm_cycle_ms(folder, None, latency)
-    mqtt = await swarm_cycle_ms(folder, port, latency)
-    model = 2 * latency * 1000
-    return {"latency_s": latency, "local_ms": local, "mqtt_ms": mqtt, "model_ms": model}
+async def swarm(folder: Path, port: int, latency: float, repeat: int = 3) -> dict[str, float]:
+    """The swarm row: ms a cycle on LocalBus and over MQTT with and without coalescing
+    (``repeat`` interleaved rounds, medians; a difference is the median of the rounds'
+    differences), and each minus the model's time (two rounds of calls a cycle: the
+    generators propose, then the critics review)."""
+    runs = []
+    for _ in range(repeat):
+        local = await swarm_cycle_ms(folder, None, latency)
+        on = await swarm_cycle_ms(folder, port, latency)
+        runs.append((local, on, await swarm_cycle_ms(folder, port, latency, coalesce=False)))
+    return {
+        "latency_s": latency,
+        "model_ms": 2 * latency * 1000,
+        "repeat": repeat,
+        "local_ms": statistics.median(r[0] for r in runs),
+        "mqtt_ms": statistics.median(r[1] for r in runs),
+        "mqtt_no_coalescing_ms": statistics.median(r[2] for r in runs),
+        "above_local_ms": statistics.median(r[1] - r[0] for r in runs),
+        "above_local_each_ms": [round(r[1] - r[0], 1) for r in runs],
+        "no_coalescing_above_local_ms": statistics.median(r[2] - r[0] for r in runs),
+        "no_coalescing_above_local_each_ms": [round(r[2] - r[0], 1) for r in runs],
+    }
 
 
 async def main(n: int) -> None:
@@ -234,35 +254,32 @@ async def main(n: int) -> None:
         proc, port = start_broker(Path(tmp))
         try:
             await raw_round(port, 200)  # warm up
-            raws, buses = [], []
-            for _ in range(5):  # interleaved, so drift affects both alike
-                raws.append(await raw_round(port, n))
-                buses.append(await bus_round(port, n))
-            raw, bus = statistics.median(raws), statistics.median(buses)
-            raws_w, buses_w = [], []
-            for _ in range(5):
-                raws_w.append(await raw_round(port, n, WINDOW))
-                buses_w.append(await bus_round(port, n, WINDOW))
-            raw_w, bus_w = statistics.median(raws_w), statistics.median(buses_w)
+            rates: dict[str, list[float]] = {}
+            for _ in range(5):  # interleaved, so drift affects all alike
+                for window in (1, WINDOW):
+                    rates.setdefault(f"raw {window}", []).append(await raw_round(port, n, window))
+                    for co in (True, False):
+                        rate = await bus_round(port, n, window, coalesce=co)
+                        rates.setdefault(f"bus {window} {co}", []).append(rate)
+            med = {k: statistics.median(v) for k, v in rates.items()}
             local = statistics.median([await cycle_ms(None) for _ in range(3)])
             mqtt = statistics.median([await cycle_ms(port) for _ in range(3)])
             crowd = await swarm(Path(tmp), port, SWARM_LATENCY)
         finally:
             proc.terminate()
             proc.wait()
-    ratio = bus / raw
-    ratio_w = bus_w / raw_w
-    print(
-        table(
-            ["transport", "publishes", "messages/s", "vs raw"],
-            [
-                ["raw aiomqtt", "awaited in turn", raw, "1.00"],
-                ["MqttBus", "awaited in turn", bus, f"{ratio:.2f}"],
-                ["raw aiomqtt", f"{WINDOW} in flight", raw_w, "1.00"],
-                ["MqttBus", f"{WINDOW} in flight", bus_w, f"{ratio_w:.2f}"],
-            ],
-        )
-    )
+    rows = []
+    for window, how in ((1, "awaited in turn"), (WINDOW, f"{WINDOW} in flight")):
+        raw = med[f"raw {window}"]
+        rows.append(["raw aiomqtt", how, raw, "1.00"])
+        for co, name in (
+            (True, "MqttBus (coalescing, default)"),
+            (False, "MqttBus, no coalescing"),
+        ):
+            rows.append(
+                [name, how, med[f"bus {window} {co}"], f"{med[f'bus {window} {co}'] / raw:.2f}"]
+            )
+    print(table(["transport", "publishes", "messages/s", "vs raw"], rows))
     print()
     print(
         table(
@@ -278,7 +295,13 @@ async def main(n: int) -> None:
             [
                 ["LocalBus, one process", crowd["local_ms"], crowd["local_ms"] - m],
                 ["MqttBus, 8 `gwa agent` workers", crowd["mqtt_ms"], crowd["mqtt_ms"] - m],
-                ["MQTT above LocalBus", crowd["mqtt_ms"] - crowd["local_ms"], ""],
+                [
+                    "  the same, no coalescing",
+                    crowd["mqtt_no_coalescing_ms"],
+                    crowd["mqtt_no_coalescing_ms"] - m,
+                ],
+                ["MQTT above LocalBus", crowd["above_local_ms"], ""],
+                ["  no coalescing", crowd["no_coalescing_above_local_ms"], ""],
             ],
         )
     )
@@ -286,16 +309,22 @@ async def main(n: int) -> None:
         "mqtt",
         {
             "messages": n,
-            "raw_aiomqtt_msgs_per_s": round(raw, 1),
-            "mqttbus_msgs_per_s": round(bus, 1),
-            "ratio": round(ratio, 3),
             "window": WINDOW,
-            "raw_aiomqtt_inflight_msgs_per_s": round(raw_w, 1),
-            "mqttbus_inflight_msgs_per_s": round(bus_w, 1),
-            "ratio_inflight": round(ratio_w, 3),
+            "raw_aiomqtt_msgs_per_s": round(med["raw 1"], 1),
+            "mqttbus_msgs_per_s": round(med["bus 1 True"], 1),
+            "mqttbus_no_coalescing_msgs_per_s": round(med["bus 1 False"], 1),
+            "ratio": round(med["bus 1 True"] / med["raw 1"], 3),
+            "ratio_no_coalescing": round(med["bus 1 False"] / med["raw 1"], 3),
+            "raw_aiomqtt_inflight_msgs_per_s": round(med[f"raw {WINDOW}"], 1),
+            "mqttbus_inflight_msgs_per_s": round(med[f"bus {WINDOW} True"], 1),
+            "mqttbus_inflight_no_coalescing_msgs_per_s": round(med[f"bus {WINDOW} False"], 1),
+            "ratio_inflight": round(med[f"bus {WINDOW} True"] / med[f"raw {WINDOW}"], 3),
+            "ratio_inflight_no_coalescing": round(
+                med[f"bus {WINDOW} False"] / med[f"raw {WINDOW}"], 3
+            ),
             "cycle_ms_localbus": round(local, 2),
             "cycle_ms_mqttbus": round(mqtt, 2),
-            "swarm": {k: round(v, 2) for k, v in crowd.items()},
+            "swarm": {k: round(v, 2) if isinstance(v, float) else v for k, v in crowd.items()},
         },
     )
     print(f"\nwrote {path}")

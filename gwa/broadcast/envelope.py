@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +13,10 @@ from pydantic import TypeAdapter, ValidationError
 from gwa.errors import BusError
 
 ENVELOPE_VERSION = 1
+BATCH_VERSION = 2
+"""A batch frame: several envelopes of one topic in one wire message (kind ``batch``, ``v`` 2,
+the envelopes in ``payload.envelopes``). A receiver from before batches refuses it as too new,
+with the message to upgrade, instead of misreading it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +46,64 @@ def encode(envelope: Envelope) -> bytes:
     return _ADAPTER.dump_json(envelope)
 
 
+def encode_batch(envelopes: Sequence[Envelope], sender: str) -> bytes:
+    """One wire message holding ``envelopes`` (all of one topic, in order): a batch frame from
+    ``sender`` (the transport's own name; each envelope keeps its sender and number)."""
+    topic = envelopes[0].topic
+    if any(e.topic != topic for e in envelopes):
+        raise ValueError("a batch holds envelopes of one topic")
+    head = '{"topic":' + json.dumps(topic) + ',"sender":' + json.dumps(sender)
+    head += ',"seq":0,"kind":"batch","payload":{"envelopes":['
+    tail = ']},"v":' + str(BATCH_VERSION) + "}"
+    return head.encode() + b",".join(_ADAPTER.dump_json(e) for e in envelopes) + tail.encode()
+
+
 def decode(data: bytes | str) -> Envelope:
-    """Parse and validate JSON bytes into an envelope; raises `BusError` naming the problem."""
+    """Parse and validate JSON bytes into an envelope; raises `BusError` naming the problem.
+    A batch frame comes back as one envelope of kind ``batch``: see `unbatch`."""
     try:
         envelope = _ADAPTER.validate_json(data)
     except ValidationError as exc:
         raise BusError(f"malformed envelope: {exc.errors(include_url=False)}") from None
-    if envelope.v > ENVELOPE_VERSION:
+    batch = envelope.kind == "batch" and envelope.v == BATCH_VERSION
+    if envelope.v > ENVELOPE_VERSION and not batch:
         raise BusError(
             f"envelope version {envelope.v} is newer than this GWA understands "
             f"({ENVELOPE_VERSION}); upgrade gwa"
         )
     return envelope
+
+
+def is_batch(envelope: Envelope) -> bool:
+    """Whether ``envelope`` is a batch frame (`encode_batch`)."""
+    return envelope.kind == "batch" and envelope.v == BATCH_VERSION
+
+
+def unbatch(frame: Envelope) -> tuple[list[Envelope], list[str]]:
+    """The envelopes a batch frame holds, in order, and an error for each one that is
+    malformed, too new, or of another topic than the frame's (left out)."""
+    items = frame.payload.get("envelopes")
+    if not isinstance(items, list):
+        return [], ["malformed batch: payload.envelopes is not a list"]
+    out: list[Envelope] = []
+    errors: list[str] = []
+    for i, item in enumerate(items):
+        try:
+            envelope = _ADAPTER.validate_python(item)
+        except ValidationError as exc:
+            errors.append(f"malformed envelope {i} of a batch: {exc.errors(include_url=False)}")
+            continue
+        if envelope.v > ENVELOPE_VERSION:
+            errors.append(
+                f"envelope {i} of a batch has version {envelope.v}, newer than this GWA "
+                f"understands ({ENVELOPE_VERSION}); upgrade gwa"
+            )
+            continue
+        if envelope.topic != frame.topic:
+            errors.append(f"envelope {i} of a batch is for {envelope.topic!r}, not {frame.topic!r}")
+            continue
+        out.append(envelope)
+    return out, errors
 
 
 class Sender:

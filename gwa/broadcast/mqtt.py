@@ -11,6 +11,11 @@ harmless, a loss is not. On every (re)connect the bus resubscribes. Persistent s
 (``persistent=True``, a fixed client id, clean_start off, a session expiry) let the broker keep
 QoS 1 messages for a worker while it is away. Publishing never floods aiomqtt: at most
 ``max_inflight`` publishes wait for their PUBACK at once; further publishers wait their turn.
+
+Coalescing (``coalesce=True``, the default; `gwa.broadcast.outbox`): one message is in flight
+a topic; what is published to it meanwhile (the replies of a worker's agents that finished
+together, a burst of streamed tokens) follows as one MQTT message, a batch frame, which every
+receiver unpacks into the same envelopes. Nothing waits for a batch to fill.
 """
 
 from __future__ import annotations
@@ -22,10 +27,7 @@ import secrets
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from gwa.broadcast.bus import (
     Handler,
@@ -34,75 +36,26 @@ from gwa.broadcast.bus import (
     Subscription,
     validate_pattern,
 )
-from gwa.broadcast.envelope import Envelope, SequenceTracker, decode, encode
+from gwa.broadcast.envelope import (
+    Envelope,
+    SequenceTracker,
+    decode,
+    encode,
+    is_batch,
+    unbatch,
+)
 from gwa.broadcast.local import LocalBus
-from gwa.errors import BusClosed, BusError, ConfigError
+from gwa.broadcast.mqtt_options import MqttOptions, redact
+from gwa.broadcast.outbox import Outbox
+from gwa.errors import BusClosed, BusError
+
+__all__ = ["MqttBus", "MqttOptions", "redact"]
 
 log = logging.getLogger("gwa.mqtt")
 
 
-@dataclass(frozen=True, slots=True)
-class MqttOptions:
-    """Where the broker is and how to log in; parsed from ``mqtt[s]://[user[:pass]@]host:port``."""
-
-    host: str
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    insecure: bool = False
-    """Skip certificate host-name checks (self-signed test brokers only)."""
-
-    @classmethod
-    def from_url(cls, url: str, **overrides: Any) -> MqttOptions:
-        """Parse a broker URL; keyword arguments override what the URL says."""
-        u = urlparse(url)
-        if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-            raise ConfigError(
-                f"bus URL {redact(url)!r} must look like mqtt://HOST:PORT or mqtts://HOST:PORT"
-            )
-        try:
-            port = u.port
-        except ValueError:  # out of 0..65535, or not a number
-            raise ConfigError(
-                f"bus URL {redact(url)!r} has an invalid port; use a number from 1 to 65535"
-            ) from None
-        values: dict[str, Any] = {
-            "host": u.hostname,
-            "port": port or (8883 if u.scheme == "mqtts" else 1883),
-            "username": unquote(u.username) if u.username else None,
-            "password": unquote(u.password) if u.password else None,
-            "tls": u.scheme == "mqtts",
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    def tls_context(self) -> ssl.SSLContext | None:
-        """An SSL context for the broker, or None for plain TCP."""
-        if not self.tls:
-            return None
-        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
-        if self.cert_file is not None:
-            ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
-        if self.insecure:
-            ctx.check_hostname = False
-        return ctx
-
-
 PENDING_CALLS_WARNING = 10_000
 """Publishes in flight before aiomqtt warns (its default, 10, is a normal phase here)."""
-
-
-def redact(url: str) -> str:
-    """The URL without its password (safe for logs, errors and traces)."""
-    u = urlparse(url)
-    if not u.password:
-        return url
-    netloc = f"{u.username}:***@{u.hostname}" + (f":{u.port}" if u.port else "")
-    return u._replace(netloc=netloc).geturl()
 
 
 class MqttBus:
@@ -121,6 +74,7 @@ class MqttBus:
         connect_timeout_s: float = 30.0,
         will: tuple[str, Envelope] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        coalesce: bool | None = None,
     ) -> None:
         self.options = MqttOptions.from_url(options) if isinstance(options, str) else options
         self.client_id = client_id or f"gwa-{secrets.token_hex(4)}"
@@ -130,6 +84,9 @@ class MqttBus:
         self.reconnect_max_s = reconnect_max_s
         self.connect_timeout_s = connect_timeout_s
         self.will = will
+        self.coalesce = self.options.coalesce if coalesce is None else coalesce
+        """Send what is published to a topic while a send to it is in flight as one message
+        (default: the options', on unless the URL says ``?coalesce=off``)."""
         self.on_event = on_event or (lambda kind, info: None)
         """Called with ("reconnect" | "gap" | "malformed", details): connection and loss events."""
         self.local = LocalBus()
@@ -148,6 +105,7 @@ class MqttBus:
         self._subscribed: set[str] = set()
         self._sub_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._outbox = Outbox(self._send_now, self.client_id)
 
     # -- connection --------------------------------------------------------------------------
 
@@ -295,9 +253,22 @@ class MqttBus:
         try:
             envelope = decode(data)
         except BusError as exc:
-            self.malformed += 1
-            self.on_event("malformed", {"topic": topic, "error": str(exc)[:300]})
+            self._malformed(topic, str(exc))
             return
+        if not is_batch(envelope):
+            await self._accept(envelope)
+            return
+        envelopes, errors = unbatch(envelope)
+        for error in errors:
+            self._malformed(topic, error)
+        for inner in envelopes:
+            await self._accept(inner)
+
+    def _malformed(self, topic: str, error: str) -> None:
+        self.malformed += 1
+        self.on_event("malformed", {"topic": topic, "error": error[:300]})
+
+    async def _accept(self, envelope: Envelope) -> None:
         gaps = len(self.tracker.gaps)
         if not self.tracker.accept(envelope):
             return  # a QoS 1 repeat (or a resend after a reconnect)
@@ -319,7 +290,20 @@ class MqttBus:
         if self._closed or self._closing:
             raise BusClosed("the bus is closed")
         await self._ensure_subscribed()
-        data = encode(envelope)
+        if retain or not self.coalesce:
+            await self._send(envelope.topic, encode(envelope), retain)
+            return
+        await self._outbox.put(envelope)
+
+    @property
+    def batches(self) -> int:
+        """Batch frames sent (each carried more than one envelope)."""
+        return self._outbox.batches
+
+    async def _send_now(self, topic: str, data: bytes) -> None:
+        await self._send(topic, data, False)
+
+    async def _send(self, topic: str, data: bytes, retain: bool) -> None:
         async with self._inflight:
             while True:
                 if self._closing:
@@ -329,7 +313,7 @@ class MqttBus:
                 if client is None:
                     continue
                 try:
-                    await client.publish(envelope.topic, data, qos=1, retain=retain, timeout=5.0)
+                    await client.publish(topic, data, qos=1, retain=retain, timeout=5.0)
                     return
                 except Exception as exc:  # dropped connection or timeout: resend after reconnect
                     self._last_error = str(exc)
@@ -376,6 +360,7 @@ class MqttBus:
         self._connected.set()  # wake publishers so they see the bus closing
         for task in list(self._background):
             task.cancel()
+        self._outbox.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from gwa.broadcast import ENVELOPE_VERSION, Sender, decode, encode
+from gwa.broadcast import ENVELOPE_VERSION, Envelope, Sender, decode, encode
+from gwa.broadcast.envelope import BATCH_VERSION, encode_batch, is_batch, unbatch
 from gwa.errors import BusError
 
 
@@ -37,3 +40,50 @@ def test_decode_rejects_bad_input_clearly(data: bytes, message: str) -> None:
     """Broken or too-new envelopes raise BusError saying what is wrong."""
     with pytest.raises(BusError, match=message):
         decode(data)
+
+
+def test_a_batch_frame_carries_envelopes_of_one_topic_in_order() -> None:
+    """encode_batch → decode gives a batch frame; unbatch gives back the envelopes, equal and
+    in order, each with its own sender and number."""
+    a, b = Sender("agent:a@w"), Sender("agent:b@w")
+    envs = [a.envelope("gwa/r/proposal", "reply", {"i": 1}), b.envelope("gwa/r/proposal", "reply")]
+    envs.append(a.envelope("gwa/r/proposal", "reply", {"ü": [1.5, None]}, cycle=3))
+    frame = decode(encode_batch(envs, "gwa-worker"))
+    assert is_batch(frame)
+    assert (frame.topic, frame.sender, frame.v) == ("gwa/r/proposal", "gwa-worker", BATCH_VERSION)
+    assert unbatch(frame) == (envs, [])
+    with pytest.raises(ValueError, match="one topic"):
+        encode_batch([envs[0], a.envelope("gwa/r/broadcast", "request")], "w")
+
+
+def test_a_receiver_from_before_batches_refuses_a_frame_as_too_new() -> None:
+    """A frame's version is above ENVELOPE_VERSION, which receivers older than batches check
+    (with the message to upgrade); only the batch kind may carry it."""
+    frame = json.loads(encode_batch([Sender("s").envelope("t", "k")] * 2, "w"))
+    assert frame["v"] > ENVELOPE_VERSION
+    frame["kind"] = "reply"
+    with pytest.raises(BusError, match="newer than this GWA"):
+        decode(json.dumps(frame))
+
+
+def test_unbatch_names_each_bad_envelope_and_keeps_the_good_ones() -> None:
+    """A malformed inner envelope, one of another topic and one too new are each reported and
+    left out; the rest are delivered. A frame whose payload holds no list is reported."""
+    good = Sender("s").envelope("t", "k", {"x": 1})
+    items = [
+        {"topic": "t"},
+        {"topic": "u", "sender": "s", "seq": 2, "kind": "k"},
+        {"topic": "t", "sender": "s", "seq": 3, "kind": "k", "v": ENVELOPE_VERSION + 1},
+    ]
+    frame = Envelope("t", "w", 0, "batch", {"envelopes": [*items, encode_dict(good)]}, v=2)
+    envelopes, errors = unbatch(frame)
+    assert envelopes == [good]
+    assert len(errors) == 3
+    assert "malformed envelope 0 of a batch" in errors[0]
+    assert "envelope 1 of a batch is for 'u', not 't'" in errors[1]
+    assert "envelope 2 of a batch has version 2" in errors[2]
+    assert unbatch(Envelope("t", "w", 0, "batch", {"envelopes": "x"}, v=2))[0] == []
+
+
+def encode_dict(envelope: Envelope) -> dict[str, object]:
+    return dict(json.loads(encode(envelope)))

@@ -207,6 +207,22 @@ def test_bad_bus_urls_are_refused_without_echoing_passwords() -> None:
     assert MqttOptions.from_url("mqtts://h").port == 8883
 
 
+def test_a_bus_url_turns_coalescing_off() -> None:
+    """``?coalesce=off`` (for receivers older than batch frames) reaches the bus; an explicit
+    argument wins; an unknown option or value is refused, naming it, without the password."""
+    assert MqttOptions.from_url("mqtt://h:1883").coalesce is True
+    off = MqttOptions.from_url("mqtt://h:1883?coalesce=off")
+    assert off.coalesce is False
+    assert MqttBus(off).coalesce is False
+    assert MqttBus(off, coalesce=True).coalesce is True
+    assert MqttBus("mqtt://h:1883?coalesce=on").coalesce is True
+    with pytest.raises(ConfigError, match="unknown option 'qos'") as err:
+        MqttOptions.from_url("mqtt://u:topsecret@h:1883?qos=2")
+    assert "topsecret" not in str(err.value)
+    with pytest.raises(ConfigError, match="coalesce must be on or off, not 'maybe'"):
+        MqttOptions.from_url("mqtt://h:1883?coalesce=maybe")
+
+
 ACL = """user gwa-host
 topic readwrite gwa/#
 
@@ -241,3 +257,106 @@ async def test_the_documented_acl_confines_an_agent_to_its_topics(tmp_path: Path
         await agent.close()
     finally:
         b.stop()
+
+
+async def _raw_messages(
+    broker: Broker, topic: str, n: int, subscribed: asyncio.Event, limit_s: float = 20.0
+) -> list[bytes]:
+    """The first ``n`` MQTT messages on ``topic``, as a plain aiomqtt client receives them."""
+    import aiomqtt
+
+    out: list[bytes] = []
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await client.subscribe(topic, qos=1)
+        subscribed.set()
+        async with asyncio.timeout(limit_s):
+            async for message in client.messages:
+                out.append(bytes(message.payload))  # type: ignore[arg-type]
+                if len(out) == n:
+                    break
+    return out
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_envelopes_published_together_travel_as_one_message(
+    broker: Broker, coalesce: bool
+) -> None:
+    """Eight agents reply at once. With coalescing (the default) the first reply goes at
+    once, alone, and the seven published while it was in flight follow as one MQTT message (a
+    batch frame, as a plain client sees it); the receiving bus delivers all eight envelopes in
+    order, each sender's numbering intact. Without it, eight messages. A publish made alone
+    afterwards travels alone, as a plain envelope."""
+    subscribed = asyncio.Event()
+    tx, rx = MqttBus(broker.url, coalesce=coalesce), MqttBus(broker.url)
+    await tx.start()
+    await rx.start()
+    sub = rx.subscribe("gwa/r9/proposal")
+    await rx.ready()
+    n_wire = 3 if coalesce else 9
+    wire = asyncio.create_task(_raw_messages(broker, "gwa/r9/proposal", n_wire, subscribed))
+    await subscribed.wait()
+    senders = [Sender(f"agent:a{i}@w") for i in range(8)]
+    replies = [s.envelope("gwa/r9/proposal", "reply", {"i": i}) for i, s in enumerate(senders)]
+    await asyncio.gather(*(tx.publish(e) for e in replies))
+    alone = senders[0].envelope("gwa/r9/proposal", "reply", {"i": 8})
+    await tx.publish(alone)
+    got = await collect(sub, 9)
+    assert got == [*replies, alone]
+    assert rx.tracker.gaps == []
+    messages = [json.loads(m) for m in await wire]
+    if coalesce:
+        assert [m["kind"] for m in messages] == ["reply", "batch", "reply"]
+        assert [e["sender"] for e in messages[1]["payload"]["envelopes"]] == [
+            s.name for s in senders[1:]
+        ]
+        assert tx.batches == 1
+    else:
+        assert [m["kind"] for m in messages] == ["reply"] * 9
+        assert tx.batches == 0
+    await tx.close()
+    await rx.close()
+
+
+async def test_publishers_waiting_in_the_outbox_see_the_bus_close(broker: Broker) -> None:
+    """Publishes still waiting for their batch when the bus closes raise BusClosed instead
+    of hanging; a publish after close is refused the same way."""
+    from gwa.errors import BusClosed
+
+    bus = MqttBus(broker.url)
+    await bus.start()
+    sender = Sender("w")
+    pending = [
+        asyncio.create_task(bus.publish(sender.envelope("gwa/r10/x", "k"))) for _ in range(5)
+    ]
+    await asyncio.sleep(0)  # the publishes are queued in this turn, not yet sent
+    await bus.close()
+    results = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 10)
+    assert results
+    assert all(r is None or isinstance(r, BusClosed) for r in results)
+    with pytest.raises(BusClosed):
+        await bus.publish(sender.envelope("gwa/r10/x", "k"))
+
+
+async def test_a_cancelled_first_publisher_does_not_strand_the_others(broker: Broker) -> None:
+    """Publishes made while another to the same topic is in flight wait for it. When that
+    first publisher is cancelled mid-send, the others are still sent: they arrive, in order,
+    and their publishes return."""
+    tx, rx = MqttBus(broker.url), MqttBus(broker.url)
+    await tx.start()
+    await rx.start()
+    sub = rx.subscribe("gwa/r11/proposal")
+    await rx.ready()
+    senders = [Sender(f"agent:a{i}@w") for i in range(3)]
+    envs = [s.envelope("gwa/r11/proposal", "reply", {"i": i}) for i, s in enumerate(senders)]
+    tasks = [asyncio.create_task(tx.publish(e)) for e in envs]
+    await asyncio.sleep(0)  # the first is sending; the other two wait for it
+    tasks[0].cancel()
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 20)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert results[1:] == [None, None]
+    got = await collect(sub, 2)
+    if got[0] == envs[0]:  # the cancelled send had reached the broker
+        got = got[1:] + await collect(sub, 1)
+    assert got == envs[1:]
+    await tx.close()
+    await rx.close()
