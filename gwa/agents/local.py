@@ -118,6 +118,11 @@ def laid_out(messages: Sequence[ChatMessage], layout: Layout) -> list[dict[str, 
     return out
 
 
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+
+
 class LocalChatModel:
     """A GGUF model run by llama-cpp-python in this process."""
 
@@ -135,8 +140,7 @@ class LocalChatModel:
         keep_prefixes: int = 32,
         layout: Layout = "as-given",
     ) -> None:
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+        _check_layout(layout)
         try:
             from gwa.agents.llamacpp import PrefixStates, fast_llama_class
 
@@ -155,6 +159,7 @@ class LocalChatModel:
         self.repeat_penalty = repeat_penalty
         self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
+        self._chat: dict[str, Any] = {}  # shared with views, as the loaded model is
         self.profile = LocalProfile()
         try:
             self._llm = llama_class(
@@ -184,20 +189,17 @@ class LocalChatModel:
 
     def with_layout(self, layout: str) -> LocalChatModel:
         """A view of the same loaded model that lays prompts out as ``layout`` says."""
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
-        if layout == self.layout:
-            return self
-        view = object.__new__(LocalChatModel)
-        view.__dict__.update(self.__dict__)
-        view.layout = layout
-        return view
+        _check_layout(layout)
+        return self if layout == self.layout else self._view(layout=layout)
 
     def unconstrained(self) -> LocalChatModel:
         """A view of the same loaded model that samples without grammars (for measurement)."""
+        return self._view(constrained=False)
+
+    def _view(self, **changes: Any) -> LocalChatModel:
+        """The same loaded model (and lock) with some settings changed."""
         view = object.__new__(LocalChatModel)
-        view.__dict__.update(self.__dict__)
-        view.constrained = False
+        view.__dict__.update(self.__dict__, **changes)
         return view
 
     def _grammar(self, schema: dict[str, Any] | None) -> Any:
@@ -271,21 +273,30 @@ class LocalChatModel:
         text of its own, such as a default system message); without a template, the
         messages' tokens plus 6 a message and 2 to open the reply."""
         llm = self._llm
-        template = llm.metadata.get("tokenizer.chat_template")
-        if not template:
+        formatter = self._formatter()
+        if formatter is None:
             text = "".join(m["content"] for m in messages)
             n = len(llm.tokenize(text.encode("utf-8"), add_bos=False))
             return n + 6 * len(messages) + 2
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        model = llm._model
-        formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=model.token_get_text(llm.token_eos()),
-            bos_token=model.token_get_text(llm.token_bos()),
-        )
         prompt = formatter(messages=cast(Any, messages)).prompt
         return len(llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+    def _formatter(self) -> Any:
+        """The model's chat template, compiled once (None without one)."""
+        if "formatter" not in self._chat:
+            template = self._llm.metadata.get("tokenizer.chat_template")
+            formatter = None
+            if template:
+                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+                llm = self._llm
+                formatter = Jinja2ChatFormatter(
+                    template=template,
+                    eos_token=llm._model.token_get_text(llm.token_eos()),
+                    bos_token=llm._model.token_get_text(llm.token_bos()),
+                )
+            self._chat["formatter"] = formatter
+        return self._chat["formatter"]
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Generate in a worker thread; the event loop keeps running other agents' I/O."""

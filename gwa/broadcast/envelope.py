@@ -65,13 +65,16 @@ def decode(data: bytes | str) -> Envelope:
         envelope = _ADAPTER.validate_json(data)
     except ValidationError as exc:
         raise BusError(f"malformed envelope: {exc.errors(include_url=False)}") from None
-    batch = envelope.kind == "batch" and envelope.v == BATCH_VERSION
-    if envelope.v > ENVELOPE_VERSION and not batch:
-        raise BusError(
-            f"envelope version {envelope.v} is newer than this GWA understands "
-            f"({ENVELOPE_VERSION}); upgrade gwa"
-        )
+    if envelope.v > ENVELOPE_VERSION and not is_batch(envelope):
+        raise BusError(_too_new(envelope.v))
     return envelope
+
+
+def _too_new(version: int) -> str:
+    return (
+        f"envelope version {version} is newer than this GWA understands ({ENVELOPE_VERSION}); "
+        "upgrade gwa"
+    )
 
 
 def is_batch(envelope: Envelope) -> bool:
@@ -94,10 +97,7 @@ def unbatch(frame: Envelope) -> tuple[list[Envelope], list[str]]:
             errors.append(f"malformed envelope {i} of a batch: {exc.errors(include_url=False)}")
             continue
         if envelope.v > ENVELOPE_VERSION:
-            errors.append(
-                f"envelope {i} of a batch has version {envelope.v}, newer than this GWA "
-                f"understands ({ENVELOPE_VERSION}); upgrade gwa"
-            )
+            errors.append(f"envelope {i} of a batch: {_too_new(envelope.v)}")
             continue
         if envelope.topic != frame.topic:
             errors.append(f"envelope {i} of a batch is for {envelope.topic!r}, not {frame.topic!r}")

@@ -43,8 +43,6 @@ class Outbox:
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0
         """Batch frames sent (each carried more than one envelope)."""
-        self.messages = 0
-        """Wire messages sent (single envelopes and batch frames)."""
 
     async def put(self, envelope: Envelope) -> None:
         """Send ``envelope`` now, or with the others published while its topic is busy."""
@@ -68,7 +66,7 @@ class Outbox:
             return
         task = asyncio.get_running_loop().create_task(self._drain(topic, waiting))
         self._tasks.add(task)
-        task.add_done_callback(_finished(self._tasks))
+        task.add_done_callback(self._tasks.discard)  # its failures are on the futures
 
     async def _drain(self, topic: str, waiting: list[Item]) -> None:
         try:
@@ -97,7 +95,6 @@ class Outbox:
         except asyncio.CancelledError:
             _settle(items, BusClosed("the bus closed"))
             raise
-        self.messages += 1
         self.batches += len(envelopes) > 1
         _settle(items, None)
 
@@ -105,15 +102,6 @@ class Outbox:
         """Stop: sends under way in tasks are cancelled, and their publishers see `BusClosed`."""
         for task in list(self._tasks):
             task.cancel()
-
-
-def _finished(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
-    def done(task: asyncio.Task[None]) -> None:
-        tasks.discard(task)
-        if not task.cancelled():
-            task.exception()  # settled on the publishers' futures already
-
-    return done
 
 
 def _settle(items: list[Item], failure: BaseException | None) -> None:

@@ -81,7 +81,7 @@ def test_unbatch_names_each_bad_envelope_and_keeps_the_good_ones() -> None:
     assert len(errors) == 3
     assert "malformed envelope 0 of a batch" in errors[0]
     assert "envelope 1 of a batch is for 'u', not 't'" in errors[1]
-    assert "envelope 2 of a batch has version 2" in errors[2]
+    assert "envelope 2 of a batch: envelope version 2 is newer than this GWA" in errors[2]
     assert unbatch(Envelope("t", "w", 0, "batch", {"envelopes": "x"}, v=2))[0] == []
 
 
