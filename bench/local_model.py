@@ -233,33 +233,47 @@ def _row(r: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _chosen(starts: str, parser: argparse.ArgumentParser) -> list[str]:
+    """The modes whose names start with one of the comma-separated ``starts`` (all if none)."""
+    wanted = [w.strip() for w in starts.split(",") if w.strip()]
+    for w in wanted:
+        if not any(m.startswith(w) for m in MODES):
+            parser.error(f"--modes {w!r}: no such mode; the modes are {', '.join(MODES)}")
+    return [m for m in MODES if not wanted or any(m.startswith(w) for w in wanted)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--memory-from", type=Path, default=None, help="a store to start from")
+    parser.add_argument("--modes", default="", help="comma-separated starts of mode names")
     args = parser.parse_args()
     if args.memory_from is not None and not args.memory_from.is_dir():
         parser.error(f"--memory-from {args.memory_from}: no such store directory")
+    modes = _chosen(args.modes, parser)
     every = [
         asyncio.run(measure(m, args.cycles, args.memory_from))
         for _ in range(args.repeat)
-        for m in MODES
+        for m in modes
     ]
-    runs = {m: _median([r for r in every if r["mode"] == m]) for m in MODES}
+    runs = {m: _median([r for r in every if r["mode"] == m]) for m in modes}
     head = ["mode", "calls", "tok/s", "gen tok/s", "cycle s", "prompt", "generation", "other"]
     head += ["prefix hit", "not JSON", "1st-try invalid", "rejected", "on topic", "copied"]
     head += ["run s"]
     start = args.memory_from or "an empty store"
     print(f"SmolLM2-135M-Instruct Q4_1 on the brainstorm scenario (seed 0), memory: {start}")
     print(table(head, [_row(r) for r in runs.values()]))
-    ratio = runs[SHIPPED]["tokens_per_s"] / runs[NONE]["tokens_per_s"]
-    speedup = runs[BEFORE]["mean_cycle_s"] / runs[SHIPPED]["mean_cycle_s"]
-    layout = runs[SHIPPED]["mean_cycle_s"] / runs[SHARED]["mean_cycle_s"]
-    print(f"constrained tokens/s ÷ unconstrained: {ratio:.2f}; cycle before ÷ now: {speedup:.2f}")
-    print(f"cycle instructions first ÷ shared-first: {layout:.2f}")
     data = {"benchmark": "local_model", "runs": list(runs.values()), "every_run": every}
-    data.update(ratio=ratio, cycle_speedup=speedup, layout_speedup=layout)
+    if {SHIPPED, NONE, BEFORE, SHARED} <= runs.keys():
+        ratio = runs[SHIPPED]["tokens_per_s"] / runs[NONE]["tokens_per_s"]
+        speedup = runs[BEFORE]["mean_cycle_s"] / runs[SHIPPED]["mean_cycle_s"]
+        layout = runs[SHIPPED]["mean_cycle_s"] / runs[SHARED]["mean_cycle_s"]
+        print(
+            f"constrained tokens/s ÷ unconstrained: {ratio:.2f}; cycle before ÷ now: {speedup:.2f}"
+        )
+        print(f"cycle instructions first ÷ shared-first: {layout:.2f}")
+        data.update(ratio=ratio, cycle_speedup=speedup, layout_speedup=layout)
     data["memory_from"] = str(args.memory_from) if args.memory_from else None
     path = write("local_model", data)
     print(f"wrote {path}")

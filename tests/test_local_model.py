@@ -221,9 +221,9 @@ async def test_grammar_checked_on_the_top_tokens_keeps_every_output_valid() -> N
 
 
 async def test_an_agents_system_prompt_is_restored_not_evaluated_again() -> None:
-    """Two agents take turns (A, B, A, B): each one's first message is evaluated once, kept,
-    and restored for its next call, so fewer prompt tokens are evaluated; greedy outputs are
-    those of a model that evaluates every prompt whole."""
+    """Two agents take turns (A, B, A, B): each prompt's state is kept and the agent's next
+    call restores it (its system prompt and the goal's label), so fewer prompt tokens are
+    evaluated; greedy outputs are those of a model that evaluates every prompt whole."""
     from gwa.agents.models import ChatRequest
     from gwa.agents.roles import request_schema
     from gwa.types import ChatMessage
@@ -241,7 +241,7 @@ async def test_an_agents_system_prompt_is_restored_not_evaluated_again() -> None
     expected = [await whole.complete(r) for r in turns]
     assert [r.text for r in replies] == [r.text for r in expected]
     states = kept._llm.prefix_states
-    assert (states.saved, states.restored) == (2, 2)
+    assert (states.saved, states.restored) == (4, 2)
     assert whole._llm.prefix_states is None
     saved_tokens = kept.profile.prompt_tokens - kept.profile.prompt_evaluated
     assert saved_tokens > 2 * 20  # both restored system prompts are longer than 20 tokens
@@ -334,3 +334,30 @@ def test_a_scenario_chooses_the_local_models_layout() -> None:
         parse_scenario(SMALL + "models: {default: {provider: local, layout: last}}\n")
     with pytest.raises(ValueError, match="is not one of shared-first, as-given"):
         LocalChatModel.shared().with_layout("last")
+
+
+async def test_a_prompt_that_extends_an_earlier_one_evaluates_only_what_it_adds() -> None:
+    """A, then B, then A again with its first prompt plus candidates (a critic's next turn, a
+    repair after its output): the third call restores A's whole kept prompt and evaluates only
+    the candidates, where its system prompt alone would have the broadcast evaluated again."""
+    from gwa.agents.models import ChatRequest
+    from gwa.agents.roles import request_schema
+    from gwa.types import ChatMessage
+
+    def request(system: str, user: str) -> ChatRequest:
+        messages = (ChatMessage("system", system), ChatMessage("user", user))
+        return ChatRequest(messages, 0.0, 32, 0, request_schema("candidates", max_tokens=32))
+
+    a = "You are a baker. Propose one concrete idea, in one sentence."
+    b = "You are a mayor. Propose one concrete idea, in one sentence."
+    extra = "\nCANDIDATES:\n[1] (gen-a) Bake a loaf named after the town.\n[2] (gen-b) Open late."
+    model = LocalChatModel(keep_prefixes=8)
+    await model.complete(request(a, BROADCAST))
+    await model.complete(request(b, BROADCAST))
+    before = (model.profile.prompt_tokens, model.profile.prompt_evaluated)
+    await model.complete(request(a, BROADCAST + extra))
+    prompt = model.profile.prompt_tokens - before[0]
+    evaluated = model.profile.prompt_evaluated - before[1]
+    tokenize = model._llm.tokenize
+    assert evaluated <= len(tokenize(extra.encode(), add_bos=False)) + 8  # + the turn's end
+    assert prompt - evaluated > len(tokenize(BROADCAST.encode(), add_bos=False))

@@ -12,13 +12,15 @@ by construction. The distribution is the same as the full chain's whenever at le
 top k is valid and the rest of the chain (top-p 0.95, min-p 0.05) would not have reached past
 them.
 
-**The first message's KV state kept.** Prompt processing is most of a call's time on a small
-CPU (llama.cpp evaluates a prompt token here at about a third of the speed it generates one),
-and llama-cpp-python reuses only the previous prompt's common prefix. An agent's first message
-(its system prompt: identity, role, output format) is the same every cycle, but the agents of
-a phase take turns, so it is evicted before it comes back. The KV state of each prompt's first
-message (up to the first end-of-turn token) is saved once and restored when a later prompt
-starts with it; the model sees the same tokens as before.
+**Prompts' KV states kept.** Prompt processing is most of a call's time on a small CPU
+(llama.cpp evaluates a prompt token here at about a third of the speed it generates one), and
+llama-cpp-python reuses only the previous prompt's common prefix. An agent's prompt starts
+the same every cycle (its system prompt: identity, role, output format; then the goal), but
+the agents of a phase take turns, so it is evicted before it comes back. The KV state of
+each prompt is saved once it is evaluated; a later prompt restores the kept state with the
+longest common prefix, when that is longer than what is live, and evaluates only what follows
+it (llama.cpp's server keeps its slots' prompts the same way). The model sees the same tokens
+as before.
 """
 
 from __future__ import annotations
@@ -166,6 +168,16 @@ class PrefixStates:
             _, dropped = self._states.popitem(last=False)
             self.bytes -= len(dropped)
 
+    def closest(self, tokens: Sequence[int]) -> tuple[tuple[int, ...] | None, int]:
+        """The kept key sharing the longest prefix with ``tokens``, and that length (None, 0
+        when none shares a token)."""
+        best: tuple[tuple[int, ...] | None, int] = (None, 0)
+        for key in self._states:
+            shared = _common(key, tokens)
+            if shared > best[1]:
+                best = (key, shared)
+        return best
+
     def __len__(self) -> int:
         return len(self._states)
 
@@ -179,30 +191,23 @@ def _common(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def _first_message(llm: Any, store: PrefixStates, tokens: list[int]) -> None:
-    """Put the first message's KV state in place in sequence 0: restored if kept, else
-    evaluated now and kept. ``generate`` then evaluates only what follows it."""
+def _restore(llm: Any, store: PrefixStates, key: tuple[int, ...]) -> None:
+    """Put the kept state of ``key`` in place in sequence 0."""
     import llama_cpp
 
-    ends = {llm._model.token_eot(), llm._model.token_eos()} - {-1}
-    at = next((i for i, t in enumerate(tokens) if i and t in ends), 0)
-    if not at:
-        return
-    key = tuple(tokens[: at + 1])
-    live = _common(llm.input_ids[: llm.n_tokens].tolist(), key)
-    if live == len(key):
-        return
     state = store.get(key)
-    if state is not None:
-        llm._ctx.kv_cache_seq_rm(0, 0, -1)
-        llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, state, len(state), 0)
-        llm.input_ids[: len(key)] = key
-        llm.n_tokens = len(key)
-        llm._requires_eval = True
-        store.restored += 1
-        return
-    llm.n_tokens = live
-    llm.eval(key[live:])
+    llm._ctx.kv_cache_seq_rm(0, 0, -1)
+    llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, state, len(state), 0)
+    llm.input_ids[: len(key)] = key
+    llm.n_tokens = len(key)
+    llm._requires_eval = True
+    store.restored += 1
+
+
+def _keep(llm: Any, store: PrefixStates, key: tuple[int, ...]) -> None:
+    """Keep sequence 0's state (which holds exactly ``key``)."""
+    import llama_cpp
+
     size = llama_cpp.llama_state_seq_get_size(llm._ctx.ctx, 0)
     state = (ctypes.c_uint8 * size)()
     llama_cpp.llama_state_seq_get_data(llm._ctx.ctx, state, size, 0)
@@ -210,9 +215,23 @@ def _first_message(llm: Any, store: PrefixStates, tokens: list[int]) -> None:
     store.saved += 1
 
 
+def _prepare(llm: Any, store: PrefixStates, tokens: list[int]) -> None:
+    """Evaluate the prompt from the kept or live state that shares the longest prefix with
+    it, and keep the result; ``generate`` then finds the whole prompt live and samples."""
+    live = _common(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+    key, shared = store.closest(tokens)
+    if key is not None and shared > live:
+        _restore(llm, store, key)
+        live = shared
+    if live < len(tokens):
+        llm.n_tokens = live
+        llm.eval(tokens[live:])
+        _keep(llm, store, tuple(tokens))
+
+
 def fast_llama_class() -> type:
     """``llama_cpp.Llama`` with grammar sampling through :class:`TopKGrammarSampler` and the
-    KV state of each prompt's first message kept in :class:`PrefixStates`."""
+    KV states of its prompts kept in :class:`PrefixStates`."""
     from llama_cpp import Llama
 
     class FastGrammarLlama(Llama):
@@ -221,7 +240,7 @@ def fast_llama_class() -> type:
 
         def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
             if self.prefix_states is not None and kwargs.get("reset", True):
-                _first_message(self, self.prefix_states, list(tokens))
+                _prepare(self, self.prefix_states, list(tokens))
             return super().generate(tokens, *args, **kwargs)
 
         def _init_sampler(self, **params: Any) -> Any:  # type: ignore[override]

@@ -6,9 +6,9 @@ time. One llama.cpp instance per model file is shared by every agent of the proc
 run one at a time in a worker thread, off the event loop. A 135M model does not follow format
 instructions, so each role's JSON schema is compiled to a llama.cpp grammar and enforced while
 sampling: outputs parse by construction. The grammar is checked on the top-k tokens of a step
-(the whole vocabulary only when none of them is valid), and the KV state of each prompt's first
-message is kept for its next call (``keep_prefixes`` states, about 2 MB each): see
-`gwa.agents.llamacpp`.
+(the whole vocabulary only when none of them is valid), and the KV state of each prompt is kept
+so that a later prompt starting the same way (the same agent's next call) evaluates only what
+differs (``keep_prefixes`` states, at most 256 MB in all): see `gwa.agents.llamacpp`.
 
 Prompt evaluation is most of a call's time on a CPU. With ``layout="shared-first"`` a
 request's messages are laid out for llama.cpp's KV cache: the workspace state (the user
@@ -84,7 +84,7 @@ class LocalProfile:
     """Where the embedded model's time went, summed over calls (llama.cpp's own counters).
 
     ``prompt_evaluated`` < ``prompt_tokens`` when the KV cache served part of a prompt: the
-    common prefix with the previous call's, or a kept first message (`PrefixStates`).
+    common prefix with the previous call's, or with a kept earlier prompt (`PrefixStates`).
     The rest of ``wall_ms`` (not prompt processing, not generation) is sampling (the grammar
     included), detokenising and Python.
     """
