@@ -120,6 +120,10 @@ class OpenAIChatModel:
         """``openai:<model>``."""
         return f"openai:{self.model}"
 
+    async def aclose(self) -> None:
+        """Close the HTTP connections (before the event loop that opened them closes)."""
+        await self._client.close()
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Call the endpoint; map SDK failures to `ModelError`s without echoing credentials."""
 
