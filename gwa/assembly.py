@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from gwa.agents.agent import Agent, LLMAgent
 from gwa.agents.models import ChatModel
 from gwa.agents.roles import BUILTIN_ROLES, Role
+from gwa.cycle.judge import JudgedRetriever
 from gwa.drive import (
     ConstantTemperature,
     DeadlockRules,
@@ -18,6 +19,7 @@ from gwa.drive import (
 )
 from gwa.errors import ConfigError
 from gwa.hub import RemoteAgent
+from gwa.memory import NullRetriever, Retriever
 from gwa.scenario import MemorySpec, Scenario
 
 if TYPE_CHECKING:
@@ -107,6 +109,17 @@ def build_memory(
     else:
         policy = AdmitNone() if spec.admission == "admit-none" else AdmitAll()
     return SharedMemory(store, policy, redact=redact)
+
+
+def judged(
+    retriever: Retriever, scenario: Scenario, model: Callable[[str], ChatModel]
+) -> Retriever:
+    """``retriever`` behind the scenario's memory judge (``memory.judge``), if it has one and
+    there is long-term memory to judge; ``model`` gives the judge's model by its name."""
+    judge = scenario.memory.judge if scenario.memory is not None else None
+    if judge is None or isinstance(retriever, NullRetriever):
+        return retriever
+    return JudgedRetriever(retriever, model(judge.model), judge.max_queries)
 
 
 def build_drive(scenario: Scenario) -> TemperatureSource:

@@ -83,6 +83,12 @@ def _eval_parser(sub: Any) -> None:
     em.add_argument("--dataset", type=Path, required=True)
     em.add_argument("--k", default="1,5,10,25,50", help="comma-separated cut-offs")
     em.add_argument("--json", type=Path, dest="json_out", help="also write the report here")
+    em.add_argument(
+        "--judge",
+        metavar="MODEL",
+        help="a model judges each first round and may ask for a second (fake, local, "
+        "openai:NAME, replay:CASSETTE); off by default",
+    )
     ea = es.add_parser("admission", help="stored fraction and recall@10 of each admission policy")
     ea.add_argument("--dataset", type=Path, required=True)
     ea.add_argument(
@@ -289,6 +295,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         format_report,
         main_progress,
     )
+    from gwa.resolve import build_model, parse_model_option
 
     if args.eval_command == "longrun":
         return _eval_longrun(args)
@@ -302,7 +309,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
 
     ks = _ints(args.k, "--k")
-    report = evaluate_memory(args.dataset, ks, progress=main_progress)
+    judge = build_model(parse_model_option(args.judge, "--judge")) if args.judge else None
+    report = evaluate_memory(args.dataset, ks, progress=main_progress, judge=judge)
     print(format_report(report))
     _write_json(args.json_out, report)
     return 0

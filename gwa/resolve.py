@@ -98,8 +98,9 @@ def resolve_default(
     return Resolved(build_local_model(), "no model is configured and no endpoint is set")
 
 
-def parse_model_option(value: str) -> ModelSpec:
-    """``--model`` values: ``fake``, ``local[:PATH]``, ``replay:CASSETTE``, ``openai:NAME``."""
+def parse_model_option(value: str, flag: str = "--model") -> ModelSpec:
+    """``--model`` (or ``flag``) values: ``fake``, ``local[:PATH]``, ``replay:CASSETTE``,
+    ``openai:NAME``."""
     provider, _, rest = value.partition(":")
     if provider == "fake":
         return ModelSpec(provider="fake")
@@ -110,6 +111,6 @@ def parse_model_option(value: str) -> ModelSpec:
     if provider == "openai" and rest:
         return ModelSpec(provider="openai", name=rest)
     raise ConfigError(
-        f"--model {value!r} is not understood; use fake, local, local:FILE.gguf, "
+        f"{flag} {value!r} is not understood; use fake, local, local:FILE.gguf, "
         "replay:CASSETTE.json or openai:MODEL_NAME"
     )

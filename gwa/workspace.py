@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gwa.agents.agent import Agent
 from gwa.agents.models import ChatModel
-from gwa.assembly import build_agents, build_drive, build_memory
+from gwa.assembly import build_agents, build_drive, build_memory, judged
 from gwa.broadcast import Bus
 from gwa.cycle import CycleContext, Decision, Inbox
 from gwa.drive import TemperatureSource
@@ -348,7 +348,7 @@ class Workspace:
             inbox=inbox,
             memory=WorkingMemory(ws.working_memory_tokens, keep_recent=ws.keep_recent),
             temperature=self._temperature_source or build_drive(self.scenario),
-            retriever=shared or self.retriever,
+            retriever=judged(shared or self.retriever, self.scenario, self._model),
             admission=shared or self.admission,
             remote=frozenset(self.remote_agents),
         )

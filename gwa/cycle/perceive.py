@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from gwa.agents.roles import QueriesOut
 from gwa.cycle.context import CycleContext
+from gwa.cycle.judge import JudgedRetriever
 from gwa.cycle.state import CycleState, Provenance
 from gwa.events import BroadcastSent, CycleStart, EntryView, MemoryRetrieve, Recalled
 from gwa.memory import NullRetriever, Signals, make_entry
@@ -82,7 +83,24 @@ async def recall(ctx: CycleContext, state: CycleState, b: Broadcast) -> Broadcas
     k = ctx.scenario.workspace.memory_k
     memories = await ctx.retriever.retrieve(queries, k=k) if queries and k else ()
     ctx.trace.emit(MemoryRetrieve(cycle=b.cycle, queries=queries, memories=_recalled(memories)))
+    if isinstance(ctx.retriever, JudgedRetriever) and ctx.retriever.last is not None:
+        _trace_judge(ctx, b.cycle, ctx.retriever)
     return replace(b, memories=memories)
+
+
+def _trace_judge(ctx: CycleContext, cycle: int, judged: JudgedRetriever) -> None:
+    """The judge's second round (or why it had none to offer) as a ``judged`` retrieval."""
+    verdict = judged.last
+    if verdict is None or (verdict.enough and verdict.error is None):
+        return
+    queries, found = list(verdict.queries), _recalled(judged.requeried)
+    if verdict.error is None:
+        event = MemoryRetrieve(cycle=cycle, mode="judged", queries=queries, memories=found)
+    else:  # error only when there is one: traces without a judge keep their fields
+        event = MemoryRetrieve(
+            cycle=cycle, mode="judged", queries=queries, memories=found, error=verdict.error
+        )
+    ctx.trace.emit(event)
 
 
 async def _novel_recall(ctx: CycleContext, b: Broadcast) -> Broadcast:

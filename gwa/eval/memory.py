@@ -4,10 +4,14 @@ Each conversation's turns (with their image captions and session dates) become t
 fresh store, linked in order ('follows'); each question is one retrieval query; a question's recall
 at k is the fraction of its gold dialog ids found among the top-k retrieved turns. A BM25 baseline
 (rank-bm25, Okapi, over the same turn texts) is computed in the same run.
+
+With a judge model (``--judge MODEL``) each question's first round is shown to the model,
+which may ask for a second round (`gwa.cycle.judge`); the fused ranking is what is scored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
@@ -17,13 +21,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gwa.errors import ConfigError
 from gwa.eval.recall import bm25_tokens, recalls, summarise
 from gwa.memory.records import LinkType
+
+if TYPE_CHECKING:
+    from gwa.agents.models import ChatModel
 
 _DIA = re.compile(r"D\d+:\d+")
 _WORD = re.compile(r"\w+")
@@ -49,6 +56,44 @@ class Question:
     text: str
     evidence: tuple[str, ...]
     category: int
+
+
+@dataclass
+class JudgeRun:
+    """A judge model over each question's first round, with what it did."""
+
+    model: ChatModel
+    say: Callable[[str], None] = lambda _: None
+    asked: int = 0
+    requeried: int = 0
+    errors: int = 0
+
+    def rerank(self, store: Any, question: str, hits: list[Any], k: int) -> list[Any]:
+        """The first round's hits, or the fusion with the second round the judge asked for."""
+        from gwa.cycle.judge import fuse_rankings, judge
+
+        verdict = asyncio.run(judge(self.model, [question], [h.record.text for h in hits]))
+        self.asked += 1
+        self.errors += verdict.error is not None
+        if self.asked % 25 == 0:  # a slow judge model: show it is moving
+            self.say(f"judge: {self.asked} questions, {self.requeried} second rounds so far")
+        if verdict.enough:
+            return hits
+        self.requeried += 1
+        second = store.search(list(verdict.queries), k)
+        by_id = {h.record.id: h for h in (*second, *hits)}
+        first_ids = [h.record.id for h in hits]
+        ranked = fuse_rankings(first_ids, [h.record.id for h in second], k)
+        return [by_id[i] for i in ranked]
+
+    def report(self) -> dict[str, Any]:
+        """What the judge did, for the report."""
+        return {
+            "model": self.model.name,
+            "asked": self.asked,
+            "requeried": self.requeried,
+            "errors": self.errors,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +183,7 @@ def evaluate(
     ks: Sequence[int] = (1, 5, 10, 25, 50),
     *,
     progress: Callable[[str], None] | None = None,
+    judge: ChatModel | None = None,
 ) -> dict[str, Any]:
     """Run the evaluation; returns the report dict (see module docstring)."""
     say = progress or (lambda s: None)
@@ -147,30 +193,15 @@ def evaluate(
     if path.with_name(f"{path.stem}_corpus.json").is_file():
         from gwa.eval.multihop import evaluate_multihop
 
+        if judge is not None:
+            raise ConfigError("--judge works on LoCoMo-format conversations, not passage sets")
         return evaluate_multihop(path, ks, progress=progress)
-    convs = load_locomo(path)
-    started = time.perf_counter()
-    ours: Rows = []
-    base: Rows = []
-    per_conversation: dict[str, dict[str, Any]] = {}
-    for c in convs:
-        t0 = time.perf_counter()
-        mine: Rows = []
-        theirs: Rows = []
-        _evaluate_conversation(c, ks, mine, theirs)
-        ours += mine
-        base += theirs
-        per_conversation[c.id] = {
-            "n": len(mine),
-            "gwa": summarise(mine, ks)["overall"],
-            "bm25": summarise(theirs, ks)["overall"],
-        }
-        say(
-            f"{c.id}: {len(c.turns)} turns, {len(c.questions)} questions, "
-            f"{time.perf_counter() - t0:.1f}s"
-        )
+    convs, started = load_locomo(path), time.perf_counter()
+    judged = JudgeRun(judge, say) if judge is not None else None
+    ours, base, per_conversation = _conversations(convs, ks, judged, say)
     report = summarise(ours, ks)
     return {
+        **({"judge": judged.report()} if judged is not None else {}),
         "dataset": str(path),
         "n_conversations": len(convs),
         "n_questions": len(ours),
@@ -185,6 +216,33 @@ def evaluate(
     }
 
 
+def _conversations(
+    convs: Sequence[Conversation],
+    ks: Sequence[int],
+    judged: JudgeRun | None,
+    say: Callable[[str], None],
+) -> tuple[Rows, Rows, dict[str, dict[str, Any]]]:
+    """Every conversation evaluated: GWA's rows, BM25's rows, and each conversation's figures."""
+    ours: Rows = []
+    base: Rows = []
+    per_conversation: dict[str, dict[str, Any]] = {}
+    for c in convs:
+        t0 = time.perf_counter()
+        mine: Rows = []
+        theirs: Rows = []
+        _evaluate_conversation(c, ks, mine, theirs, judged)
+        ours += mine
+        base += theirs
+        per_conversation[c.id] = {
+            "n": len(mine),
+            "gwa": summarise(mine, ks)["overall"],
+            "bm25": summarise(theirs, ks)["overall"],
+        }
+        seconds = time.perf_counter() - t0
+        say(f"{c.id}: {len(c.turns)} turns, {len(c.questions)} questions, {seconds:.1f}s")
+    return ours, base, per_conversation
+
+
 def spread(per_conversation: dict[str, dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
     """Across conversations: the lowest and highest recall@k of GWA, and its range, so a
     change that helps one conversation and hurts another shows."""
@@ -197,9 +255,12 @@ def spread(per_conversation: dict[str, dict[str, Any]], ks: Sequence[int]) -> di
     return out
 
 
-def _evaluate_conversation(c: Conversation, ks: Sequence[int], ours: Rows, base: Rows) -> None:
+def _evaluate_conversation(
+    c: Conversation, ks: Sequence[int], ours: Rows, base: Rows, judged: JudgeRun | None = None
+) -> None:
     """Store one conversation's turns in a fresh store; add a row per question for GWA's
-    retrieval (``ours``) and for BM25 over the turns (``base``)."""
+    retrieval (``ours``, with the judge's second round if there is one) and for BM25 over
+    the turns (``base``)."""
     from rank_bm25 import BM25Okapi
 
     from gwa.memory.store import LongTermMemory
@@ -211,6 +272,8 @@ def _evaluate_conversation(c: Conversation, ks: Sequence[int], ours: Rows, base:
         bm25 = BM25Okapi([bm25_tokens(t.text) for t in c.turns])
         for i, q in enumerate(c.questions):
             hits = store.search([q.text], ks[-1], query_vectors=qvecs[i : i + 1])
+            if judged is not None:
+                hits = judged.rerank(store, q.text, hits, ks[-1])
             ours.append((q.category, recalls([owner[h.record.id] for h in hits], q.evidence, ks)))
             scores = bm25.get_scores(bm25_tokens(q.text))
             order = np.argsort(-scores, kind="stable")[: ks[-1]]
@@ -258,6 +321,12 @@ def format_report(report: dict[str, Any]) -> str:
     def row(name: str, block: dict[str, float]) -> str:
         return f"{name:22}" + "".join(f"{block.get(f'recall@{k}', 0.0):9.1f}" for k in ks)
 
+    if "judge" in report:
+        j = report["judge"]
+        lines.append(
+            f"judge {j['model']}: asked {j['asked']}, second round {j['requeried']}, "
+            f"unusable {j['errors']}"
+        )
     lines.append(row("gwa overall", report["overall"]))
     lines.append(row("bm25 overall", report["baseline_bm25"]["overall"]))
     for cat, block in report["by_category"].items():

@@ -85,10 +85,13 @@ class MemoryRetrieve(Event):
     """Long-term memory answered queries."""
 
     event: Literal["memory.retrieve"] = "memory.retrieve"
-    mode: Literal["novelty"] | None = None
-    """``novelty`` for the deadlock step 'requery'."""
+    mode: Literal["novelty", "judged"] | None = None
+    """``novelty`` for the deadlock step 'requery'; ``judged`` for the memory judge's second
+    round (its queries; the memories it added to the first round's)."""
     queries: list[str]
     memories: list[Recalled]
+    error: str | None = None
+    """``judged``: why the judge said nothing usable (the first round stood)."""
 
 
 class BroadcastSent(Event):

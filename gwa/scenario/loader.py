@@ -52,6 +52,12 @@ def _semantic_problems(s: Scenario) -> list[tuple[Path_, str]]:
         if name in BUILTIN_ROLES
     ]
     problems += _agent_problems(s)
+    judge = s.memory.judge if s.memory is not None else None
+    if judge is not None and judge.model != "default" and judge.model not in s.models:
+        valid = ", ".join(sorted(s.models)) or "none defined under models"
+        problems.append(
+            (("memory", "judge", "model"), f"unknown model {judge.model!r}; valid: {valid}")
+        )
     if problems:
         return problems
     kinds = [s.output_of(a) for a in s.agents]

@@ -207,6 +207,17 @@ class DriveSpec(_Spec):
     deadlock: DeadlockSpec = DeadlockSpec()
 
 
+class JudgeSpec(_Spec):
+    """An LLM judge over long-term recall (off unless given): after each retrieval a model
+    says whether the memories cover the queries and names searches for what is missing; a
+    second round runs them and the two rankings are interleaved. One model call per retrieval."""
+
+    model: str = "default"
+    """Which of the scenario's models judges (`default`: the agents' default model)."""
+    max_queries: int = Field(default=2, ge=1, le=4)
+    """At most this many searches for what is missing."""
+
+
 class MemorySpec(_Spec):
     """Long-term memory (layer 2): one store shared by every agent and by later runs."""
 
@@ -244,6 +255,8 @@ class MemorySpec(_Spec):
     duplicate_similarity: float = Field(default=0.95, gt=0.0, le=1.0)
     half_life_hours: float = Field(default=168.0, gt=0.0)
     """Retention halves over this time for a memory recalled once; each recall stretches it."""
+    judge: JudgeSpec | None = None
+    """An LLM judge and second retrieval round (omit it: none; see `JudgeSpec`)."""
 
     @model_validator(mode="after")
     def _check_embeddings(self) -> MemorySpec:

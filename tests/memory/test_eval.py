@@ -196,3 +196,44 @@ def test_eval_memory_reports_each_conversation_and_the_spread(tmp_path: Path) ->
     low, high = sorted(c["gwa"]["recall@1"] for c in by.values())
     assert (spread["min"], spread["max"]) == (low, high)
     assert spread["range"] == round(high - low, 2)
+
+
+def test_a_judge_s_second_round_is_fused_into_what_is_scored(tmp_path: Path) -> None:
+    """The judge asks for more on the two-turn question only: its second round brings the
+    turn the first missed into the top 2; the questions it calls covered keep their ranking."""
+    from gwa.agents.models import ChatRequest
+    from gwa.agents.testing import FunctionModel
+    from gwa.eval import evaluate_memory
+
+    def verdict(request: ChatRequest) -> str:
+        if "instrument" in request.messages[-1].content:
+            return '{"enough": false, "queries": ["started learning the cello"]}'
+        return '{"enough": true, "queries": []}'
+
+    data = locomo_file(tmp_path / "tiny.json")
+    plain = evaluate_memory(data, [1, 2])
+    judged = evaluate_memory(data, [1, 2], judge=FunctionModel(verdict))
+    assert plain["by_category"]["1"]["recall@2"] == 50.0  # one of the two evidence turns
+    assert judged["by_category"]["1"]["recall@2"] == 100.0
+    assert judged["by_category"]["4"] == plain["by_category"]["4"]
+    assert judged["judge"] == {"model": "test:function", "asked": 3, "requeried": 1, "errors": 0}
+    assert "judge" not in plain
+
+
+def test_eval_memory_takes_a_judge_model_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--judge fake`: the fake model cannot answer the judge's schema, so every verdict is
+    unusable, counted, and the first rounds are scored as without a judge."""
+    data = locomo_file(tmp_path / "tiny.json")
+    out = tmp_path / "report.json"
+    args = ["eval", "memory", "--dataset", str(data), "--k", "1,3", "--json", str(out)]
+    assert main(args) == 0
+    plain = json.loads(out.read_text())
+    assert main([*args, "--judge", "fake"]) == 0
+    judged = json.loads(out.read_text())
+    assert judged["judge"] == {"model": "test:fake", "asked": 3, "requeried": 0, "errors": 3}
+    assert judged["overall"] == plain["overall"]
+    assert "judge test:fake: asked 3, second round 0, unusable 3" in capsys.readouterr().out
+    assert main([*args, "--judge", "nonsense"]) != 0
+    assert "--judge 'nonsense' is not understood" in capsys.readouterr().err
