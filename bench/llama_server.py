@@ -31,7 +31,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import steal_s, table, write
-from local_model import SCENARIO, SHIPPED, Outputs, _median, _model
+from local_model import SCENARIO, SHIPPED, Outputs, _median, _model, trace_figures
 
 from gwa import Workspace, load_scenario
 from gwa.agents.local import shipped_model_path
@@ -134,27 +133,17 @@ def measure(mode: str, cycles: int, memory_from: Path | None) -> dict[str, Any]:
 def _figures(
     mode: str, events: list[Event], wall: float, outputs: Outputs, server: dict[str, float]
 ) -> dict[str, Any]:
-    calls = [e for e in events if e.event == "model.call"]
-    turns = [c for c in calls if c.field("attempt") == 1]
-    repairs = [c for c in calls if c.field("attempt") == 2]
-    rejected = [
-        e for e in events if e.event == "agent.error" and e.field("error_type") == "RoleOutputError"
-    ]
-    starts = {e.cycle: e.ts for e in events if e.event == "cycle.start"}
-    ends = {e.cycle: e.ts for e in events if e.event == "drive.update"}
+    figures = trace_figures(events)
+    seconds = figures.pop("model_seconds")
     return {
         "mode": mode,
-        "model_calls": len(calls),
-        "completion_tokens": sum(c.field("tokens_out") for c in calls),
-        "mean_cycle_s": statistics.mean(ends[c] - starts[c] for c in ends),
+        **figures,
         "run_wall_s": wall,
-        "latency_sum_over_wall": sum(c.field("latency_ms") for c in calls) / 1000 / wall,
+        "latency_sum_over_wall": seconds / wall,
         "busy_slots_per_decode": server.get("n_busy_slots_per_decode", 1.0),
         "prefix_hit_share": server["prefix_hit"],
         "server_prompt_tokens_per_s": server.get("prompt_tokens_seconds", 0.0),
         "server_generation_tokens_per_s": server.get("predicted_tokens_seconds", 0.0),
-        "first_try_invalid_share": len(repairs) / len(turns) if turns else 0.0,
-        "rejected_share": len(rejected) / len(turns) if turns else 0.0,
         "on_topic_share": outputs.on_topic(load_scenario(SCENARIO).goal),
         "thoughts": [text for text, _ in outputs.thoughts],
     }

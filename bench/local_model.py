@@ -166,6 +166,33 @@ async def _measure(mode: str, cycles: int, store: Path) -> dict[str, Any]:
     started = time.perf_counter()
     result = await ws.run()
     wall = time.perf_counter() - started
+    figures = trace_figures(events)
+    seconds = figures.pop("model_seconds")
+    p = model.profile
+    return {
+        "mode": mode,
+        "status": result.status,
+        "cycles": result.cycles,
+        "run_wall_s": wall,
+        "prompt_tokens": p.prompt_tokens,
+        **figures,
+        "tokens_per_s": figures["completion_tokens"] / seconds if seconds else 0.0,
+        "generation_tokens_per_s": p.generated / p.generate_ms * 1000 if p.generate_ms else 0.0,
+        "prompt_share": p.prompt_ms / p.wall_ms,
+        "generation_share": p.generate_ms / p.wall_ms,
+        "other_share": 1 - (p.prompt_ms + p.generate_ms) / p.wall_ms,
+        "prefix_hit_share": p.prefix_hit_share,
+        "not_json_share": outputs.not_json(),
+        "on_topic_share": outputs.on_topic(scenario.goal),
+        "copied_share": outputs.copied(),
+        "thoughts": [text for text, _ in outputs.thoughts],
+        "answer": result.answer,
+    }
+
+
+def trace_figures(events: list[Event]) -> dict[str, Any]:
+    """What a run's events say: model calls, completion tokens, the calls' summed seconds, the
+    mean cycle (cycle.start → drive.update), first-try invalid and rejected shares."""
     calls = [e for e in events if e.event == "model.call"]
     turns = [c for c in calls if c.field("attempt") == 1]
     repairs = [c for c in calls if c.field("attempt") == 2]
@@ -174,31 +201,13 @@ async def _measure(mode: str, cycles: int, store: Path) -> dict[str, Any]:
     ]
     starts = {e.cycle: e.ts for e in events if e.event == "cycle.start"}
     ends = {e.cycle: e.ts for e in events if e.event == "drive.update"}
-    tokens_out = sum(c.field("tokens_out") for c in calls)
-    seconds = sum(c.field("latency_ms") for c in calls) / 1000
-    p = model.profile
     return {
-        "mode": mode,
-        "status": result.status,
-        "cycles": result.cycles,
-        "run_wall_s": wall,
         "model_calls": len(calls),
-        "prompt_tokens": p.prompt_tokens,
-        "completion_tokens": tokens_out,
-        "tokens_per_s": tokens_out / seconds if seconds else 0.0,
-        "generation_tokens_per_s": p.generated / p.generate_ms * 1000 if p.generate_ms else 0.0,
+        "completion_tokens": sum(c.field("tokens_out") for c in calls),
+        "model_seconds": sum(c.field("latency_ms") for c in calls) / 1000,
         "mean_cycle_s": statistics.mean(ends[c] - starts[c] for c in ends),
-        "prompt_share": p.prompt_ms / p.wall_ms,
-        "generation_share": p.generate_ms / p.wall_ms,
-        "other_share": 1 - (p.prompt_ms + p.generate_ms) / p.wall_ms,
-        "prefix_hit_share": p.prefix_hit_share,
-        "not_json_share": outputs.not_json(),
         "first_try_invalid_share": len(repairs) / len(turns) if turns else 0.0,
         "rejected_share": len(rejected) / len(turns) if turns else 0.0,
-        "on_topic_share": outputs.on_topic(scenario.goal),
-        "copied_share": outputs.copied(),
-        "thoughts": [text for text, _ in outputs.thoughts],
-        "answer": result.answer,
     }
 
 
