@@ -334,7 +334,9 @@ BUILTIN_ROLES: dict[str, Role] = {
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
-def _extract_json(text: str) -> Any:
+def extract_json(text: str) -> Any:
+    """The JSON object in a model's text (in a code fence or around prose), raw control
+    characters in strings accepted (llama.cpp's JSON grammar lets a model write them)."""
     fenced = _FENCE.search(text)
     if fenced:
         text = fenced.group(1)
@@ -342,8 +344,6 @@ def _extract_json(text: str) -> Any:
     end = text.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("no JSON object found")
-    # strict=False: accept raw control characters (a newline, a tab) inside strings, which
-    # llama.cpp's JSON grammar lets a model write and which carry no ambiguity.
     return json.loads(text[start : end + 1], strict=False)
 
 
@@ -375,7 +375,7 @@ def parse_output(
     """
     spec = OUTPUTS[kind]
     try:
-        out = spec.model.model_validate(_extract_json(text))
+        out = spec.model.model_validate(extract_json(text))
     except (ValueError, ValidationError) as exc:
         detail = (
             "; ".join(

@@ -14,17 +14,17 @@ for users with a capable model; measured separately from the default retrieval
 
 from __future__ import annotations
 
-import json
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gwa.agents.models import ChatModel, ChatRequest
+from gwa.agents.roles import extract_json
 from gwa.errors import ModelError
 from gwa.memory import Retriever
 from gwa.types import ChatMessage, Memory
 
-K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 SHOWN = 5  # recalled texts shown to the judge (the first round's best)
 SHOWN_CHARS = 200
@@ -65,7 +65,7 @@ class Verdict:
 
 def _parse(text: str, max_queries: int) -> Verdict:
     try:
-        data = json.loads(text[text.index("{") : text.rindex("}") + 1], strict=False)
+        data = extract_json(text)
         enough = data["enough"]
         raw = data.get("queries") or []
     except (ValueError, KeyError, TypeError):
@@ -104,16 +104,19 @@ async def judge(
     return _parse(response.text, max_queries)
 
 
-def fuse_rankings(first: Sequence[K], second: Sequence[K], k: int) -> list[K]:
-    """The two rankings interleaved, the first round's first; a key in both keeps its earlier
-    place. (Reciprocal-rank fusion was not used: it lifts what both rounds find moderately,
-    a generic memory, above what only the second round finds, the fact that was missing.)"""
-    out: list[K] = []
-    seen: set[K] = set()
+def fuse_rankings(
+    first: Sequence[T], second: Sequence[T], k: int, key: Callable[[T], Any]
+) -> list[T]:
+    """The two rankings interleaved, the first round's first; an item in both (by ``key``)
+    keeps its earlier place. (Reciprocal-rank fusion was not used: it lifts what both rounds
+    find moderately, a generic memory, above what only the second round finds, the fact that
+    was missing.)"""
+    out: list[T] = []
+    seen: set[Any] = set()
     for i in range(max(len(first), len(second))):
         for ranking in (first, second):
-            if i < len(ranking) and ranking[i] not in seen:
-                seen.add(ranking[i])
+            if i < len(ranking) and key(ranking[i]) not in seen:
+                seen.add(key(ranking[i]))
                 out.append(ranking[i])
     return out[:k]
 
@@ -144,7 +147,6 @@ class JudgedRetriever:
         if self.last.enough:
             return first
         second = await self.inner.retrieve(list(self.last.queries), k=k)
-        by_id = {m.id: m for m in (*first, *second)}
-        self.requeried = tuple(m for m in second if m.id not in {f.id for f in first})
-        fused = fuse_rankings([m.id for m in first], [m.id for m in second], k)
-        return tuple(by_id[i] for i in fused)
+        found = {m.id for m in first}
+        self.requeried = tuple(m for m in second if m.id not in found)
+        return tuple(fuse_rankings(first, second, k, key=lambda m: m.id))

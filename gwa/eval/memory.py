@@ -81,10 +81,7 @@ class JudgeRun:
             return hits
         self.requeried += 1
         second = store.search(list(verdict.queries), k)
-        by_id = {h.record.id: h for h in (*second, *hits)}
-        first_ids = [h.record.id for h in hits]
-        ranked = fuse_rankings(first_ids, [h.record.id for h in second], k)
-        return [by_id[i] for i in ranked]
+        return fuse_rankings(hits, second, k, key=lambda h: h.record.id)
 
     def report(self) -> dict[str, Any]:
         """What the judge did, for the report."""

@@ -29,10 +29,13 @@ class Store:
 
 
 def test_the_rounds_are_interleaved_the_first_rounds_first() -> None:
-    assert fuse_rankings(["a", "b", "c"], ["c", "d"], 10) == ["a", "c", "b", "d"]
-    assert fuse_rankings(["a", "b"], ["b", "a"], 10) == ["a", "b"]
-    assert fuse_rankings(["a", "g"], ["new", "g"], 10) == ["a", "new", "g"]  # g not lifted
-    assert fuse_rankings(["a", "b"], ["x", "y"], 3) == ["a", "x", "b"]
+    def fuse(first: list[str], second: list[str], k: int) -> list[str]:
+        return fuse_rankings(first, second, k, key=lambda x: x)
+
+    assert fuse(["a", "b", "c"], ["c", "d"], 10) == ["a", "c", "b", "d"]
+    assert fuse(["a", "b"], ["b", "a"], 10) == ["a", "b"]
+    assert fuse(["a", "g"], ["new", "g"], 10) == ["a", "new", "g"]  # g not lifted
+    assert fuse(["a", "b"], ["x", "y"], 3) == ["a", "x", "b"]
 
 
 async def test_enough_keeps_the_first_round_and_asks_no_second() -> None:
