@@ -2,14 +2,16 @@
 embedding throughput.
 
 Workload. Texts are synthetic sentences drawn from a Zipf-distributed vocabulary (so BM25 sees
-realistic posting lengths); their vectors are real MiniLM vectors of 2,000 embedded sentences,
-each reused with small Gaussian noise and re-normalised (embedding 100k texts would take 10+
-minutes here and measures the embedder, which has its own row). Up to --bulk-from records
-(100,000) are added through `LongTermMemory.add` in batches of 1,000 (near-duplicate check,
-link log, lexical index included); beyond that they are bulk-loaded: written straight to the
-active collection in batches of 5,000 and indexed (lexical index, record cache) as the end of
-`add` does, without its per-item duplicate, contradiction and link decisions (through `add`, a
-million records would take about 50 minutes here). Queries are 200 held-out sentences.
+realistic posting lengths), their 5th and 10th words capitalised (names, as common as their
+words: the name hop of retrieval walks the rare ones and looks the common ones up); their
+vectors are real MiniLM vectors of 2,000 embedded sentences, each reused with small Gaussian
+noise and re-normalised (embedding 100k texts would take 10+ minutes here and measures the
+embedder, which has its own row). Up to --bulk-from records (100,000) are added through
+`LongTermMemory.add` in batches of 1,000 (near-duplicate check, link log, lexical index
+included); beyond that they are bulk-loaded: written straight to the active collection in
+batches of 5,000 and indexed (lexical index, record cache) as the end of `add` does, without
+its per-item duplicate, contradiction and link decisions (through `add`, a million records
+would take about 50 minutes here). Queries are 200 held-out sentences.
 
 Opening. At each size the store is closed (which saves its open index) and opened again:
 "open" is `LongTermMemory(path)` from the open index, "first query" the first search after it
@@ -18,8 +20,8 @@ deleted, which reads every record from chromadb and rebuilds BM25 as every open 
 (measured up to --rebuild-max records: at a million it takes many minutes).
 
 Peer: plain chromadb `collection.query` (top-k, distances only) on the same collection, the
-floor any chromadb-based memory pays. GWA's retrieval adds the lexical index, fusion, the
-link-graph hop and the record fetch for re-ranking.
+floor any chromadb-based memory pays. GWA's retrieval adds the lexical index, fusion, the name
+hop (also measured off), the link-graph hop and the record fetch for re-ranking.
 
 Reported: add throughput (records/s, vectors given; and with embedding, 500 records);
 retrieval p50/p95 (ms) at each size, query embedding excluded and included; the learned
@@ -41,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +70,10 @@ def vocabulary(n: int = 20000) -> list[str]:
 def sentences(count: int, seed: int, vocab: list[str]) -> list[str]:
     rng = np.random.default_rng(seed)
     ranks = np.minimum(rng.zipf(1.3, size=(count, 14)), len(vocab)) - 1
-    return [" ".join(vocab[r] for r in row) for row in ranks]
+    words = [[vocab[r] for r in row] for row in ranks]
+    for row in words:
+        row[4], row[9] = row[4].capitalize(), row[9].capitalize()
+    return [" ".join(row) for row in words]
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -213,11 +219,17 @@ def reopen(
 
 
 def retrieval_times(store: LongTermMemory, queries: list[str], qvecs: Any) -> dict[str, Any]:
-    excl, incl, raw = [], [], []
+    excl, incl, raw, no_names = [], [], [], []
+    shipped, off = store.config, replace(store.config, entity_weight=0.0)
     for i, q in enumerate(queries):
         t0 = time.perf_counter()
         store.search([q], K, query_vectors=qvecs[i : i + 1])
         excl.append(time.perf_counter() - t0)
+        store.config = off
+        t0 = time.perf_counter()
+        store.search([q], K, query_vectors=qvecs[i : i + 1])
+        no_names.append(time.perf_counter() - t0)
+        store.config = shipped
         t0 = time.perf_counter()
         store.search([q], K)
         incl.append(time.perf_counter() - t0)
@@ -228,6 +240,7 @@ def retrieval_times(store: LongTermMemory, queries: list[str], qvecs: Any) -> di
         raw.append(time.perf_counter() - t0)
     return {
         "gwa_excluding_embedding": percentiles(excl),
+        "gwa_excluding_embedding_name_hop_off": percentiles(no_names),
         "gwa_including_embedding": percentiles(incl),
         "chromadb_query_only": percentiles(raw),
         **admission_times(store, queries, qvecs),

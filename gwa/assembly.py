@@ -86,6 +86,7 @@ def build_memory(
         max_distance=spec.max_distance,
         hop_weight=spec.hop_weight,
         lexical_top_bonus=spec.lexical_top_bonus,
+        entity_weight=spec.entity_weight,
         duplicate_similarity=spec.duplicate_similarity,
         half_life_s=spec.half_life_hours * 3600.0,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gwa.memory.lexical import STOPWORDS
+from gwa.memory.stopwords import STOPWORDS
 
 _WORD = re.compile(r"\w+")
 

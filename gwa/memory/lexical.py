@@ -8,6 +8,10 @@ query touches only the postings of its terms. Between adds, a long posting keeps
 that is read more than written skip recomputing them; the scores are the same to the bit. It is
 saved with a store's open index (`state`, `from_state`) and rebuilt from the stored documents
 when that index is missing or stale.
+
+Beside the terms it keeps the **names** each document mentions (`gwa.memory.names`), so
+retrieval can follow the entities a first round's best matches mention to the other memories
+that mention them (see `gwa.memory.retrieval.bridge`).
 """
 
 from __future__ import annotations
@@ -17,83 +21,16 @@ import math
 import re
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-_WORD = re.compile(r"\w+")
+from gwa.memory.names import Mentions, names
+from gwa.memory.stopwords import STOPWORDS
 
-STOPWORDS = frozenset(
-    (
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "him",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "s",
-        "she",
-        "should",
-        "so",
-        "t",
-        "that",
-        "the",
-        "their",
-        "them",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    )
-)
+_WORD = re.compile(r"\w+")
 
 
 def stem(word: str) -> str:
@@ -109,6 +46,11 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
+Postings = dict[str, tuple["array[int]", "array[float]"]]
+Ints = npt.NDArray[np.int32]
+Floats = npt.NDArray[np.float32]
+
+
 LONG_POSTING = 1024
 """Postings at least this long keep their weights between adds (see `BM25Index._weigh`)."""
 SPREAD_TERMS = 16
@@ -121,7 +63,8 @@ class BM25Index:
     def __init__(self, *, k1: float = 1.5, b: float = 0.75) -> None:
         self.k1 = k1
         self.b = b
-        self._postings: dict[str, tuple[array[int], array[float]]] = {}
+        self._postings: Postings = {}
+        self._names = Mentions()
         self._lengths = array("f")
         self._total = 0
         self._weights: dict[tuple[str, int], npt.NDArray[np.float32]] = {}
@@ -144,6 +87,11 @@ class BM25Index:
                 docs, tfs = self._postings.setdefault(term, (array("i"), array("f")))
                 docs.append(doc)
                 tfs.append(float(tf))
+            self._names.add(doc, names(text))
+
+    def mentions(self, name: str) -> npt.NDArray[np.int32]:
+        """The documents that mention ``name`` (a `names` entry), in order."""
+        return self._names.get(name)
 
     def scores(self, query: str) -> npt.NDArray[np.float32]:
         """The BM25 score of every document for ``query`` (zeros where no term matches)."""
@@ -195,31 +143,16 @@ class BM25Index:
         """The index as flat arrays (`from_state` reads them back), keeping only the ``live``
         documents (renumbered in order; all when None): terms as a JSON list in UTF-8 bytes,
         each term's postings between ``offsets[i]`` and ``offsets[i + 1]`` of ``docs`` and
-        ``tfs``, and the document lengths."""
+        ``tfs``, the names likewise under ``names_…`` (without tfs), and the document
+        lengths."""
         lengths = np.frombuffer(self._lengths, dtype=np.float32)
         remap = None
         if live is not None:  # a live document's new number; -1 for the others
             remap = np.where(live, np.cumsum(live, dtype=np.int64) - 1, -1)
-        names: list[str] = []
-        docs_parts: list[npt.NDArray[np.int32]] = []
-        tfs_parts: list[npt.NDArray[np.float32]] = []
-        for term, (docs, tfs) in self._postings.items():
-            d, t = np.frombuffer(docs, dtype=np.int32), np.frombuffer(tfs, dtype=np.float32)
-            if remap is not None:
-                new = remap[d]
-                keep = new >= 0
-                d, t = new[keep].astype(np.int32), t[keep]
-            if len(d):
-                names.append(term)
-                docs_parts.append(d)
-                tfs_parts.append(t)
-        sizes = np.fromiter((len(d) for d in docs_parts), dtype=np.int64, count=len(names))
         kept = lengths if live is None else lengths[live]
         return {
-            "terms": np.frombuffer(json.dumps(names).encode(), dtype=np.uint8),
-            "offsets": np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
-            "docs": np.concatenate(docs_parts) if names else np.zeros(0, np.int32),
-            "tfs": np.concatenate(tfs_parts) if names else np.zeros(0, np.float32),
+            **_pack(_arrays(self._postings), remap, ""),
+            **_pack(((n, d, None) for n, d in self._names.items()), remap, "names_"),
             "lengths": kept.astype(np.float32),
             "params": np.array([self.k1, self.b], dtype=np.float64),
         }
@@ -229,25 +162,12 @@ class BM25Index:
         """The index `state` saved (it scores every query as the saved one did)."""
         k1, b = (float(v) for v in arrays["params"])
         index = cls(k1=k1, b=b)
-        names = json.loads(arrays["terms"].tobytes())
-        offsets = arrays["offsets"]
-        docs_v = np.ascontiguousarray(arrays["docs"], dtype=np.int32)
-        tfs_v = np.ascontiguousarray(arrays["tfs"], dtype=np.float32)
         lengths = np.ascontiguousarray(arrays["lengths"], dtype=np.float32)
-        if (
-            len(offsets) != len(names) + 1
-            or int(offsets[-1]) != len(docs_v)
-            or len(docs_v) != len(tfs_v)
-            or (len(docs_v) and not 0 <= int(docs_v.min()) <= int(docs_v.max()) < len(lengths))
-        ):
-            raise ValueError("lexical index arrays do not agree")
-        docs, tfs = docs_v.data.cast("B"), tfs_v.data.cast("B")  # views, not copies
-        for i, term in enumerate(names):
-            a, z = 4 * int(offsets[i]), 4 * int(offsets[i + 1])
-            d, t = array("i"), array("f")
-            d.frombytes(docs[a:z])
-            t.frombytes(tfs[a:z])
-            index._postings[term] = (d, t)
+        index._postings = _unpack(arrays, "", len(lengths))
+        docs = np.ascontiguousarray(arrays["names_docs"], dtype=np.int32)
+        found = json.loads(arrays["names_terms"].tobytes())
+        _check(found, arrays["names_offsets"], docs, None, len(lengths), "names")
+        index._names = Mentions(found, arrays["names_offsets"], docs)
         index._lengths.frombytes(lengths.tobytes())
         index._total = int(lengths.astype(np.int64).sum())
         return index
@@ -258,6 +178,73 @@ class BM25Index:
         idx = top_positions(s, k)
         idx = idx[np.argsort(-s[idx], kind="stable")]
         return [(int(i), float(s[i])) for i in idx if s[i] > 0.0]
+
+
+def _arrays(postings: Postings) -> Iterator[tuple[str, Ints, Floats | None]]:
+    for term, (docs, tfs) in postings.items():
+        yield term, np.frombuffer(docs, dtype=np.int32), np.frombuffer(tfs, dtype=np.float32)
+
+
+def _pack(
+    postings: Iterable[tuple[str, Ints, Floats | None]],
+    remap: npt.NDArray[np.int64] | None,
+    prefix: str,
+) -> dict[str, Any]:
+    """Postings (term, documents, term frequencies or None) as flat arrays under ``prefix``
+    (see `BM25Index.state`); the frequencies only if given."""
+    terms_: list[str] = []
+    docs_parts: list[Ints] = []
+    tfs_parts: list[Floats] = []
+    for term, d, t in postings:
+        if remap is not None:
+            new = remap[d]
+            keep = new >= 0
+            d, t = new[keep].astype(np.int32), None if t is None else t[keep]
+        if len(d):
+            terms_.append(term)
+            docs_parts.append(d)
+            if t is not None:
+                tfs_parts.append(t)
+    sizes = np.fromiter((len(d) for d in docs_parts), dtype=np.int64, count=len(terms_))
+    out = {
+        f"{prefix}terms": np.frombuffer(json.dumps(terms_).encode(), dtype=np.uint8),
+        f"{prefix}offsets": np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+        f"{prefix}docs": np.concatenate(docs_parts) if terms_ else np.zeros(0, np.int32),
+    }
+    if not prefix:
+        out["tfs"] = np.concatenate(tfs_parts) if terms_ else np.zeros(0, np.float32)
+    return out
+
+
+def _check(
+    found: list[str], offsets: Any, docs: Ints, tfs: Floats | None, n: int, what: str
+) -> None:
+    """ValueError unless packed postings agree with themselves and ``n`` documents."""
+    if (
+        len(offsets) != len(found) + 1
+        or int(offsets[-1]) != len(docs)
+        or (tfs is not None and len(docs) != len(tfs))
+        or (len(docs) and not 0 <= int(docs.min()) <= int(docs.max()) < n)
+    ):
+        raise ValueError(f"lexical index arrays of {what} do not agree")
+
+
+def _unpack(arrays: Mapping[str, npt.NDArray[Any]], prefix: str, n: int) -> Postings:
+    """Postings `_pack` wrote, checked against ``n`` documents (ValueError if they disagree)."""
+    found = json.loads(arrays[f"{prefix}terms"].tobytes())
+    offsets = arrays[f"{prefix}offsets"]
+    docs_v = np.ascontiguousarray(arrays[f"{prefix}docs"], dtype=np.int32)
+    tfs_v = np.ascontiguousarray(arrays[f"{prefix}tfs"], dtype=np.float32)
+    _check(found, offsets, docs_v, tfs_v, n, "terms")
+    docs, tfs = docs_v.data.cast("B"), tfs_v.data.cast("B")  # views, not copies
+    out: Postings = {}
+    for i, term in enumerate(found):
+        a, z = 4 * int(offsets[i]), 4 * int(offsets[i + 1])
+        d, t = array("i"), array("f")
+        d.frombytes(docs[a:z])
+        t.frombytes(tfs[a:z])
+        out[term] = (d, t)
+    return out
 
 
 SAMPLED_TOP_FROM = 65_536

@@ -51,6 +51,13 @@ class MemoryConfig:
     hop_weight: float = 0.2
     """How much of a memory's score flows to its one-hop neighbours in the link graph (0.4
     before: it lifted a best match's neighbours above it)."""
+    entity_weight: float = 0.45
+    """How much of a best match's score flows to the memories that mention a name it
+    mentions (`gwa.memory.retrieval.bridge`; 0 turns the name hop off)."""
+    entity_seeds: int = 5
+    """The best candidates whose names are followed."""
+    entity_fanout: int = 32
+    """A name mentioned by more memories than this lifts only candidates already found."""
     max_distance: float = 0.85
     """Distance gate: dense candidates farther than this cosine distance are dropped."""
     retention_weight: float = 0.3

@@ -1,7 +1,7 @@
 """Hybrid retrieval: the dense top-P from chromadb and the BM25 top-P from the in-process
 lexical index are pooled, standardised (z-scores) and summed, the lexical best match lifted,
-expanded by one hop of the link graph, gated by cosine distance, and re-ranked by retention,
-trust and recency."""
+expanded by one hop of the link graph and one through the names the best matches mention,
+gated by cosine distance, and re-ranked by retention, trust and recency."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
+
 from gwa.memory.embeddings import Vectors
 from gwa.memory.lexical import top_positions, zscores
+from gwa.memory.names import names
 from gwa.memory.records import Hit, MemoryRecord, retention
 
 if TYPE_CHECKING:
@@ -42,8 +46,9 @@ def search(store: LongTermMemory, queries: list[str], vecs: Vectors, k: int) -> 
     recs = store.cache
     now = store.clock()
     best: dict[str, tuple[float, float, Plan]] = {}
-    for plan in plans:
+    for query, plan in zip(queries, plans, strict=True):
         fuse(store, plan, recs)
+        bridge(store, plan, query, pool)
         for id, total, ret in totals(store, plan, recs, now):
             if id not in best or total > best[id][0]:
                 best[id] = (total, ret, plan)
@@ -94,6 +99,66 @@ def fuse(store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord]) ->
                 plan.scores[nb] = 0.0
                 plan.via[nb] = i
             plan.scores[nb] += cfg.hop_weight * f
+
+
+def bridge(store: LongTermMemory, plan: Plan, query: str, room: int) -> None:
+    """One hop through names: each of the best ``entity_seeds`` candidates passes
+    ``entity_weight`` × its score × the name's rarity (log(N/df) / log N) to the other memories
+    that mention a name it mentions and the query does not (the bridge a multi-hop question
+    needs: "the director of X" → X's memory names her → her memories). A memory takes its
+    best such lift. A name mentioned more than ``entity_fanout`` times lifts only candidates
+    already in the plan, so a common name costs a lookup rather than a walk; of the memories
+    not in the plan, the ``room`` most lifted join it (the rest could not reach the top)."""
+    cfg = store.config
+    index, n = store.lexical, len(store.lexical)
+    if cfg.entity_weight <= 0 or n < 3 or not plan.scores:
+        return
+    asked = set(names(query))
+    pool = np.array([store.lex_pos.get(i, -1) for i in plan.scores], dtype=np.int64)
+    pool_ids = list(plan.scores)
+    best: dict[str, tuple[float, str]] = {}
+    seeds = sorted(plan.scores.items(), key=lambda kv: -kv[1])[: cfg.entity_seeds]
+    for seed, score in seeds:
+        rec = store.cache.get(seed)
+        if rec is None or score <= 0:
+            continue
+        for name in names(rec.text):
+            rows = index.mentions(name)
+            if name in asked or len(rows) < 2:
+                continue
+            lift = score * math.log(n / len(rows)) / math.log(n)
+            for i in _mentioning(store, rows, pool, pool_ids):
+                if i != seed and lift > best.get(i, (0.0, ""))[0]:
+                    best[i] = (lift, seed)
+    _lift(plan, best, room, cfg.entity_weight)
+
+
+def _lift(plan: Plan, best: dict[str, tuple[float, str]], room: int, weight: float) -> None:
+    """Add each memory's best name lift (id → lift, seed) to the plan; of those not in it yet,
+    only the ``room`` most lifted join (reached through their seed)."""
+    new = sorted((i for i in best if i not in plan.scores), key=lambda i: -best[i][0])
+    for i in new[room:]:
+        del best[i]
+    for i, (lift, seed) in best.items():
+        if i not in plan.scores:
+            plan.scores[i] = 0.0
+            plan.via[i] = seed
+        plan.scores[i] += weight * lift
+
+
+def _mentioning(
+    store: LongTermMemory,
+    rows: npt.NDArray[np.int32],
+    pool: npt.NDArray[np.int64],
+    pool_ids: list[str],
+) -> list[str]:
+    """The active memories at lexical ``rows`` (a name's postings); for a common name, only
+    those among the plan's candidates (``pool``: their rows, ``pool_ids``: their ids)."""
+    if len(rows) <= store.config.entity_fanout:
+        out = [(store.lex_ids[r], r) for r in rows.tolist()]
+        return [i for i, r in out if store.lex_pos.get(i) == r]
+    at = np.minimum(np.searchsorted(rows, pool), len(rows) - 1)  # postings are sorted
+    return [pool_ids[j] for j in np.flatnonzero(rows[at] == pool).tolist()]
 
 
 def totals(

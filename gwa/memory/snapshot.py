@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from gwa.memory.store import LongTermMemory
 
 FORMAT = "gwa-memory-index"
-VERSION = 1
+VERSION = 2
 _FIELDS = tuple(f.name for f in fields(MemoryRecord))
 _SOURCES = _FIELDS.index("source_ids")
 log = logging.getLogger("gwa.memory")

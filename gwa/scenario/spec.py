@@ -252,6 +252,9 @@ class MemorySpec(_Spec):
     """Share of a recalled memory's score passed to its link-graph neighbours."""
     lexical_top_bonus: float = Field(default=3.0, ge=0.0, le=10.0)
     """Lift (z-score units) of the lexical index's best match in the fused ranking."""
+    entity_weight: float = Field(default=0.45, ge=0.0, le=2.0)
+    """Share of a best match's score passed to the memories that mention a name it mentions
+    (the name hop for multi-hop questions; 0 turns it off)."""
     duplicate_similarity: float = Field(default=0.95, gt=0.0, le=1.0)
     half_life_hours: float = Field(default=168.0, gt=0.0)
     """Retention halves over this time for a memory recalled once; each recall stretches it."""

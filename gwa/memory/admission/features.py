@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gwa.memory.lexical import STOPWORDS
+from gwa.memory.stopwords import STOPWORDS
 from gwa.memory.working import AdmissionCandidate
 
 FEATURES = (
