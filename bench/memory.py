@@ -219,16 +219,19 @@ def reopen(
 
 
 def retrieval_times(store: LongTermMemory, queries: list[str], qvecs: Any) -> dict[str, Any]:
-    excl, incl, raw, no_names = [], [], [], []
+    excl: list[float] = []
+    incl: list[float] = []
+    raw: list[float] = []
+    no_names: list[float] = []
     shipped, off = store.config, replace(store.config, entity_weight=0.0)
     for i, q in enumerate(queries):
-        t0 = time.perf_counter()
-        store.search([q], K, query_vectors=qvecs[i : i + 1])
-        excl.append(time.perf_counter() - t0)
-        store.config = off
-        t0 = time.perf_counter()
-        store.search([q], K, query_vectors=qvecs[i : i + 1])
-        no_names.append(time.perf_counter() - t0)
+        # A query's first run computes the weights of its common terms, which the second
+        # reuses: the name hop goes first on even queries and second on odd ones.
+        for cfg in (shipped, off) if i % 2 == 0 else (off, shipped):
+            store.config = cfg
+            t0 = time.perf_counter()
+            store.search([q], K, query_vectors=qvecs[i : i + 1])
+            (excl if cfg is shipped else no_names).append(time.perf_counter() - t0)
         store.config = shipped
         t0 = time.perf_counter()
         store.search([q], K)
