@@ -9,7 +9,7 @@ A store is a directory::
     gwa-store.json   marker: format, version, embedder, dimension (checked at open)
     chroma/          chromadb PersistentClient data (collections <name> and <name>_archive)
     links.jsonl      append-only log of link-graph edits (replayed into a networkx graph at open)
-    index-<collection>.npz  the open index: record cache and BM25 index as of the last close
+    index-<collection>.npz  the open index: record cache, BM25 index and names as of the last close
                      (deleted before the first write after open; see `snapshot`)
 
 or, with ``url`` set, a Chroma server reached through ``HttpClient`` (the marker and link log then
