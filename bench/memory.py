@@ -161,8 +161,8 @@ def grow(store: LongTermMemory, size: int, corpus: Corpus, bulk_from: int) -> fl
         else:
             store.add([NewMemory(t, kind="bench") for t in texts], vectors=vecs)
             added_s += time.perf_counter() - t0
-        n = store.count()
-        if n % 50000 == 0:
+        before, n = n, store.count()
+        if n // 50000 > before // 50000:  # crossed a multiple of 50,000
             print(f"  {n:,} records", flush=True)
     return added_s
 
