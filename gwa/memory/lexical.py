@@ -151,7 +151,7 @@ class BM25Index:
             remap = np.where(live, np.cumsum(live, dtype=np.int64) - 1, -1)
         kept = lengths if live is None else lengths[live]
         return {
-            **_pack(_arrays(self._postings), remap, ""),
+            **_pack(_arrays(self._postings), remap, "", with_tfs=True),
             **_pack(((n, d, None) for n, d in self._names.items()), remap, "names_"),
             "lengths": kept.astype(np.float32),
             "params": np.array([self.k1, self.b], dtype=np.float64),
@@ -163,7 +163,7 @@ class BM25Index:
         k1, b = (float(v) for v in arrays["params"])
         index = cls(k1=k1, b=b)
         lengths = np.ascontiguousarray(arrays["lengths"], dtype=np.float32)
-        index._postings = _unpack(arrays, "", len(lengths))
+        index._postings = _unpack(arrays, len(lengths))
         docs = np.ascontiguousarray(arrays["names_docs"], dtype=np.int32)
         found = json.loads(arrays["names_terms"].tobytes())
         _check(found, arrays["names_offsets"], docs, None, len(lengths), "names")
@@ -189,9 +189,11 @@ def _pack(
     postings: Iterable[tuple[str, Ints, Floats | None]],
     remap: npt.NDArray[np.int64] | None,
     prefix: str,
+    *,
+    with_tfs: bool = False,
 ) -> dict[str, Any]:
     """Postings (term, documents, term frequencies or None) as flat arrays under ``prefix``
-    (see `BM25Index.state`); the frequencies only if given."""
+    (see `BM25Index.state`); the frequencies as ``tfs`` when ``with_tfs``."""
     terms_: list[str] = []
     docs_parts: list[Ints] = []
     tfs_parts: list[Floats] = []
@@ -211,7 +213,7 @@ def _pack(
         f"{prefix}offsets": np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
         f"{prefix}docs": np.concatenate(docs_parts) if terms_ else np.zeros(0, np.int32),
     }
-    if not prefix:
+    if with_tfs:
         out["tfs"] = np.concatenate(tfs_parts) if terms_ else np.zeros(0, np.float32)
     return out
 
@@ -229,12 +231,13 @@ def _check(
         raise ValueError(f"lexical index arrays of {what} do not agree")
 
 
-def _unpack(arrays: Mapping[str, npt.NDArray[Any]], prefix: str, n: int) -> Postings:
-    """Postings `_pack` wrote, checked against ``n`` documents (ValueError if they disagree)."""
-    found = json.loads(arrays[f"{prefix}terms"].tobytes())
-    offsets = arrays[f"{prefix}offsets"]
-    docs_v = np.ascontiguousarray(arrays[f"{prefix}docs"], dtype=np.int32)
-    tfs_v = np.ascontiguousarray(arrays[f"{prefix}tfs"], dtype=np.float32)
+def _unpack(arrays: Mapping[str, npt.NDArray[Any]], n: int) -> Postings:
+    """The term postings `_pack` wrote, checked against ``n`` documents (ValueError if they
+    disagree)."""
+    found = json.loads(arrays["terms"].tobytes())
+    offsets = arrays["offsets"]
+    docs_v = np.ascontiguousarray(arrays["docs"], dtype=np.int32)
+    tfs_v = np.ascontiguousarray(arrays["tfs"], dtype=np.float32)
     _check(found, offsets, docs_v, tfs_v, n, "terms")
     docs, tfs = docs_v.data.cast("B"), tfs_v.data.cast("B")  # views, not copies
     out: Postings = {}
