@@ -87,6 +87,7 @@ def build_memory(
         hop_weight=spec.hop_weight,
         lexical_top_bonus=spec.lexical_top_bonus,
         entity_weight=spec.entity_weight,
+        author_weight=spec.author_weight,
         duplicate_similarity=spec.duplicate_similarity,
         half_life_s=spec.half_life_hours * 3600.0,
     )

@@ -110,7 +110,13 @@ def _retrieved(p: Prepared, stored: Sequence[int], folder: Path) -> list[set[str
     for i in stored:
         t = p.conv.turns[i]
         items.append(
-            NewMemory(t.text, kind="turn", id=t.dia_id, links=(("follows", prev),) if prev else ())
+            NewMemory(
+                t.text,
+                agent=t.speaker,
+                kind="turn",
+                id=t.dia_id,
+                links=(("follows", prev),) if prev else (),
+            )
         )
         prev = t.dia_id
     owner: dict[str, set[str]] = {}

@@ -290,7 +290,15 @@ def _store_turns(store: Any, c: Conversation) -> dict[str, set[str]]:
         mid = f"{c.id}:{turn.dia_id}"
         follows: tuple[tuple[LinkType, str], ...] = (("follows", prev_id),) if prev_id else ()
         items.append(
-            NewMemory(turn.text, run=c.id, kind="turn", context=turn.context, id=mid, links=follows)
+            NewMemory(
+                turn.text,
+                run=c.id,
+                agent=turn.speaker,
+                kind="turn",
+                context=turn.context,
+                id=mid,
+                links=follows,
+            )
         )
         prev_id = mid
     for start in range(0, len(items), 256):

@@ -58,6 +58,10 @@ class MemoryConfig:
     """The best candidates whose names are followed."""
     entity_fanout: int = 32
     """A name mentioned by more memories than this lifts only candidates already found."""
+    author_weight: float = 0.25
+    """When a query names the author (``agent``) of candidates, one author only, they gain this
+    share of the best candidate's score, staying below it (`gwa.memory.retrieval.by_author`;
+    0: off)."""
     max_distance: float = 0.85
     """Distance gate: dense candidates farther than this cosine distance are dropped."""
     retention_weight: float = 0.3

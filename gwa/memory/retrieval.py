@@ -1,7 +1,8 @@
 """Hybrid retrieval: the dense top-P from chromadb and the BM25 top-P from the in-process
 lexical index are pooled, standardised (z-scores) and summed, the lexical best match lifted,
 expanded by one hop of the link graph and one through the names the best matches mention,
-gated by cosine distance, and re-ranked by retention, trust and recency."""
+lifted for memories by the one person a query names, gated by cosine distance, and re-ranked
+by retention, trust and recency."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def search(store: LongTermMemory, queries: list[str], vecs: Vectors, k: int) -> 
     for query, plan in zip(queries, plans, strict=True):
         fuse(store, plan, recs)
         bridge(store, plan, query, pool)
+        by_author(store, plan, query, recs)
         for id, total, ret in totals(store, plan, recs, now):
             if id not in best or total > best[id][0]:
                 best[id] = (total, ret, plan)
@@ -159,6 +161,34 @@ def _mentioning(
         return [i for i, r in out if store.lex_pos.get(i) == r]
     at = np.minimum(np.searchsorted(rows, pool), len(rows) - 1)  # postings are sorted
     return [pool_ids[j] for j in np.flatnonzero(rows[at] == pool).tolist()]
+
+
+def by_author(
+    store: LongTermMemory, plan: Plan, query: str, recs: Mapping[str, MemoryRecord]
+) -> None:
+    """When the query names the author of some candidates (a memory's ``agent``, its first
+    word in any case), and one author only, those candidates gain ``author_weight`` × the best
+    candidate's score, up to just below it: a question about a person is answered mostly by
+    what that person said ("What does Melanie do to destress?"), less by what others said to
+    her, and the best match stays first. A query naming two authors ("What have Caroline and
+    Melanie both painted?") lifts neither."""
+    weight = store.config.author_weight
+    asked = set(names(query)) if weight > 0 and plan.scores else set()
+    if not asked:
+        return
+    matched: dict[str, list[str]] = {}
+    for id in plan.scores:
+        rec = recs.get(id)
+        author = rec.agent.split(maxsplit=1)[0].lower() if rec is not None and rec.agent else ""
+        if author in asked:
+            matched.setdefault(author, []).append(id)
+    first = max(plan.scores, key=plan.scores.__getitem__)
+    top = plan.scores[first]
+    if len(matched) != 1 or top <= 0:
+        return
+    for id in next(iter(matched.values())):
+        if id != first:
+            plan.scores[id] = min(plan.scores[id] + weight * top, top - 1e-3)
 
 
 def totals(

@@ -255,6 +255,9 @@ class MemorySpec(_Spec):
     entity_weight: float = Field(default=0.45, ge=0.0, le=2.0)
     """Share of a best match's score passed to the memories that mention a name it mentions
     (the name hop for multi-hop questions; 0 turns it off)."""
+    author_weight: float = Field(default=0.25, ge=0.0, le=1.0)
+    """Share of the best match's score added to the memories whose author (agent) the query
+    names, one author only, up to just below the best (0 turns it off)."""
     duplicate_similarity: float = Field(default=0.95, gt=0.0, le=1.0)
     half_life_hours: float = Field(default=168.0, gt=0.0)
     """Retention halves over this time for a memory recalled once; each recall stretches it."""

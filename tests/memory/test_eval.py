@@ -207,10 +207,13 @@ def test_a_judge_s_second_round_is_fused_into_what_is_scored(tmp_path: Path) -> 
 
     def verdict(request: ChatRequest) -> str:
         if "instrument" in request.messages[-1].content:
-            return '{"enough": false, "queries": ["started learning the cello"]}'
+            return '{"enough": false, "queries": ["a cello recital"]}'
         return '{"enough": true, "queries": []}'
 
-    data = locomo_file(tmp_path / "tiny.json")
+    # Not naming Ben: the author lift would find both of his cello turns in the first round.
+    qa = [dict(q) for q in CONV["qa"]]  # type: ignore[attr-defined]
+    qa[1]["question"] = "What instrument is someone learning?"
+    data = locomo_file(tmp_path / "tiny.json", {**CONV, "qa": qa})
     plain = evaluate_memory(data, [1, 2])
     judged = evaluate_memory(data, [1, 2], judge=FunctionModel(verdict))
     assert plain["by_category"]["1"]["recall@2"] == 50.0  # one of the two evidence turns
