@@ -8,9 +8,12 @@ after another in one process (same machine state):
   for its next call;
 - shared-first: the same with the workspace state before each agent's instructions
   (``layout="shared-first"``), so the agents of a cycle share it in llama.cpp's KV cache;
+- free prose: as shipped but the prose fields' grammar is any JSON string (before 2 December
+  2026: the shipped grammar makes a thought open with a letter or digit and hold no brackets,
+  braces or double quotes);
 - whole-vocab grammar: llama-cpp-python's own sampler chain (the grammar over all 49,152
   tokens at every step);
-- before issue 18: whole-vocabulary grammar, no kept prefixes;
+- before issue 18: whole-vocabulary grammar, no kept prefixes, free prose;
 - none: as shipped with no grammar (most outputs do not parse; a repair call follows).
 
 Every run starts from the same long-term memory: an empty store, or a copy of
@@ -61,8 +64,9 @@ SCENARIO = Path(__file__).resolve().parent.parent / "gwa" / "scenarios" / "brain
 MODES: dict[str, dict[str, Any]] = {
     "instructions first (shipped)": {"top_k": True, "keep": True, "layout": "as-given"},
     "shared-first layout": {"top_k": True, "keep": True, "layout": "shared-first"},
+    "free prose": {"top_k": True, "keep": True, "layout": "as-given", "prose": False},
     "whole-vocab grammar": {"top_k": False, "keep": True, "layout": "as-given"},
-    "before issue 18": {"top_k": False, "keep": False, "layout": "as-given"},
+    "before issue 18": {"top_k": False, "keep": False, "layout": "as-given", "prose": False},
     "none (no grammar)": {"top_k": True, "keep": True, "layout": "as-given", "free": True},
 }
 SHIPPED, BEFORE, NONE = "instructions first (shipped)", "before issue 18", "none (no grammar)"
@@ -140,7 +144,7 @@ def _model(mode: str) -> LocalChatModel:
     model._llm.prefix_states = PrefixStates() if settings["keep"] else None
     model._llm.reset()  # every mode starts with an empty KV cache
     model.profile = LocalProfile()
-    model = model.with_layout(settings["layout"])
+    model = model.with_layout(settings["layout"])._view(prose=settings.get("prose", True))
     return model.unconstrained() if settings.get("free") else model
 
 

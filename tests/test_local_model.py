@@ -5,6 +5,8 @@ These tests need the 'local' extra, which the README's test command installs.
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import subprocess
 import sys
@@ -17,7 +19,9 @@ import pytest
 
 from gwa import Workspace, parse_scenario, read_trace
 from gwa.agents.local import LocalChatModel, shipped_model_path
+from gwa.agents.roles import CandidatesOut
 from gwa.scenario import ModelSpec
+from gwa.types import ChatMessage
 
 pytestmark = [pytest.mark.local_model, pytest.mark.timeout(600)]
 
@@ -361,3 +365,43 @@ async def test_a_prompt_that_extends_an_earlier_one_evaluates_only_what_it_adds(
     tokenize = model._llm.tokenize
     assert evaluated <= len(tokenize(extra.encode(), add_bos=False)) + 8  # + the turn's end
     assert prompt - evaluated > len(tokenize(BROADCAST.encode(), add_bos=False))
+
+
+PROSE_PROMPT = (
+    ChatMessage(
+        "system",
+        "You are part of a small team of librarians and youth workers.\n\nPropose one "
+        "concrete idea using games, comics, music or social media that would bring teenagers "
+        'to read at the library.\n\nReply with one JSON object only, like: {"candidates": '
+        '[{"text": "…", "salience": 0.7, "final": false}]}',
+    ),
+    ChatMessage(
+        "user",
+        "GOAL: Suggest three practical ways a small public library can attract more teenage "
+        "readers.\nCYCLE: 2\nWORKING MEMORY:\n- (thought, gen-media) Read a book with your "
+        "teenager\nRECALLED MEMORIES:\n- (m-ca22e5f6a27d) Attracting more teenage readers\n"
+        "- (m-6b05bdff0e56) adds to list of three ideas, 2018-10-31",
+    ),
+)
+
+
+async def test_the_prose_grammar_keeps_json_syntax_out_of_thoughts() -> None:
+    """The prompt that opened a brainstorm thought with '…”, “salience”: 0.7, …' on the
+    shipped model: over twelve seeds, with the prose grammar every thought passes the role's
+    checks and holds none of the characters it forbids; the same model without it (the
+    control) writes some of them."""
+    from gwa.agents.models import ChatRequest
+    from gwa.agents.roles import parse_output, request_schema
+
+    schema = request_schema("candidates", max_tokens=160)
+    shipped = LocalChatModel.shared()
+    free = shipped._view(prose=False)
+    forbidden = re.compile(r'[\[\]{}"“”]|^\W')
+    freely = []
+    for seed in range(1, 13):
+        request = ChatRequest(PROSE_PROMPT, 0.9, 160, seed, schema)
+        thought = parse_output("candidates", (await shipped.complete(request)).text)
+        assert isinstance(thought, CandidatesOut)
+        assert not forbidden.search(thought.candidates[0].text)
+        freely.append(json.loads((await free.complete(request)).text)["candidates"][0]["text"])
+    assert any(forbidden.search(text) for text in freely)

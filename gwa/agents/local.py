@@ -59,24 +59,56 @@ def shipped_model_path() -> Path:
 
 _DROP = frozenset({"default", "title", "description"})
 _MAX_LENGTH = 800
+PROSE_FIELDS = frozenset({"text", "reason", "answer", "summary"})
+"""The output fields that hold prose (a thought, a reason, an answer, a summary)."""
+_PROSE_FIRST = r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f“”‘’…]"
+_PROSE_REST = r"[^\"\\{}\[\]“”\x00-\x1f]"
 
 
-def grammar_schema(schema: Any) -> Any:
+def grammar_schema(schema: Any, *, prose: bool = True) -> Any:
     """The schema for llama.cpp's grammar: cosmetic keys dropped, string bounds capped.
 
     Each allowed character of a bounded string becomes a nested optional grammar rule, so a
     long bound repeated over array items exceeds llama.cpp's limits (and can crash it);
-    pydantic still validates the parsed output afterwards.
+    pydantic still validates the parsed output afterwards. With ``prose``, the prose fields
+    of an output (`PROSE_FIELDS`, not a tool's arguments) must open with a letter or a digit
+    and hold no brackets, braces or double quotes, straight or curly: a small model otherwise
+    opens a thought with "…”, “salience”: 0.7, …", JSON syntax that the role's checks refuse
+    and a repair call costs.
     """
     if isinstance(schema, dict):
-        return {
-            k: min(v, _MAX_LENGTH) if k == "maxLength" else grammar_schema(v)
-            for k, v in schema.items()
-            if k not in _DROP
-        }
+        out = {}
+        for k, v in schema.items():
+            if k in _DROP:
+                continue
+            if k == "maxLength":
+                out[k] = min(v, _MAX_LENGTH)
+            elif k == "properties" and prose and isinstance(v, dict):
+                out[k] = {
+                    name: _prose(grammar_schema(sub))
+                    if name in PROSE_FIELDS
+                    else grammar_schema(sub, prose=name != "arguments")
+                    for name, sub in v.items()
+                }
+            else:
+                out[k] = grammar_schema(v, prose=prose)
+        return out
     if isinstance(schema, list):
-        return [grammar_schema(v) for v in schema]
+        return [grammar_schema(v, prose=prose) for v in schema]
     return schema
+
+
+def _prose(schema: Any) -> Any:
+    """A free string field as a pattern of prose characters, its length bounds kept."""
+    if not isinstance(schema, dict) or schema.get("type") != "string":
+        return schema
+    if "enum" in schema or "pattern" in schema or "const" in schema:
+        return schema
+    low = max(0, int(schema.get("minLength", 1)) - 1)
+    high = schema.get("maxLength")
+    times = f"{{{low},{int(high) - 1}}}" if high else f"{{{low},}}"
+    rest = {k: v for k, v in schema.items() if k not in ("minLength", "maxLength")}
+    return {**rest, "pattern": f"^{_PROSE_FIRST}{_PROSE_REST}{times}$"}
 
 
 @dataclass
@@ -139,6 +171,7 @@ class LocalChatModel:
         repeat_penalty: float = 1.1,
         keep_prefixes: int = 32,
         layout: Layout = "as-given",
+        prose: bool = True,
     ) -> None:
         _check_layout(layout)
         try:
@@ -154,6 +187,7 @@ class LocalChatModel:
         if not self.path.is_file():
             raise ModelUnavailable(f"local model file {self.path} not found")
         self.constrained = constrained
+        self.prose = prose
         self.layout = layout
         self._c = llama_cpp
         self.repeat_penalty = repeat_penalty
@@ -205,7 +239,7 @@ class LocalChatModel:
     def _grammar(self, schema: dict[str, Any] | None) -> Any:
         if schema is None or not self.constrained:
             return None
-        key = json.dumps(grammar_schema(schema))
+        key = json.dumps(grammar_schema(schema, prose=self.prose))
         if key not in self._grammars:
             from llama_cpp.llama_grammar import LlamaGrammar
 
