@@ -170,8 +170,9 @@ def by_author(
     word in any case), and one author only, those candidates gain ``author_weight`` × the best
     candidate's score, up to just below it: a question about a person is answered mostly by
     what that person said ("What does Melanie do to destress?"), less by what others said to
-    her, and the best match stays first. A query naming two authors ("What have Caroline and
-    Melanie both painted?") lifts neither."""
+    her, and the best match keeps its lead in the fused score (retention, trust and recency
+    are added after, as for every candidate). A query naming two authors ("What have Caroline
+    and Melanie both painted?") lifts neither; no score is lowered."""
     weight = store.config.author_weight
     asked = set(names(query)) if weight > 0 and plan.scores else set()
     if not asked:
@@ -187,8 +188,9 @@ def by_author(
     if len(matched) != 1 or top <= 0:
         return
     for id in next(iter(matched.values())):
+        score = plan.scores[id]
         if id != first:
-            plan.scores[id] = min(plan.scores[id] + weight * top, top - 1e-3)
+            plan.scores[id] = max(score, min(score + weight * top, top - 1e-3))
 
 
 def totals(
