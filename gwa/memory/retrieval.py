@@ -49,8 +49,9 @@ def search(store: LongTermMemory, queries: list[str], vecs: Vectors, k: int) -> 
     best: dict[str, tuple[float, float, Plan]] = {}
     for query, plan in zip(queries, plans, strict=True):
         fuse(store, plan, recs)
-        bridge(store, plan, query, pool)
-        by_author(store, plan, query, recs)
+        asked = set(names(query))  # the names the query mentions, for both lifts
+        bridge(store, plan, asked, pool)
+        by_author(store, plan, asked, recs)
         for id, total, ret in totals(store, plan, recs, now):
             if id not in best or total > best[id][0]:
                 best[id] = (total, ret, plan)
@@ -103,19 +104,19 @@ def fuse(store: LongTermMemory, plan: Plan, recs: Mapping[str, MemoryRecord]) ->
             plan.scores[nb] += cfg.hop_weight * f
 
 
-def bridge(store: LongTermMemory, plan: Plan, query: str, room: int) -> None:
+def bridge(store: LongTermMemory, plan: Plan, asked: set[str], room: int) -> None:
     """One hop through names: each of the best ``entity_seeds`` candidates passes
     ``entity_weight`` × its score × the name's rarity (log(N/df) / log N) to the other memories
-    that mention a name it mentions and the query does not (the bridge a multi-hop question
-    needs: "the director of X" → X's memory names her → her memories). A memory takes its
-    best such lift. A name mentioned more than ``entity_fanout`` times lifts only candidates
-    already in the plan, so a common name costs a lookup rather than a walk; of the memories
-    not in the plan, the ``room`` most lifted join it (the rest could not reach the top)."""
+    that mention a name it mentions and the query does not (``asked``: the query's names; the
+    bridge a multi-hop question needs: "the director of X" → X's memory names her → her
+    memories). A memory takes its best such lift. A name mentioned more than
+    ``entity_fanout`` times lifts only candidates already in the plan, so a common name costs
+    a lookup rather than a walk; of the memories not in the plan, the ``room`` most lifted
+    join it (the rest could not reach the top)."""
     cfg = store.config
     index, n = store.lexical, len(store.lexical)
     if cfg.entity_weight <= 0 or n < 3 or not plan.scores:
         return
-    asked = set(names(query))
     pool = np.array([store.lex_pos.get(i, -1) for i in plan.scores], dtype=np.int64)
     pool_ids = list(plan.scores)
     best: dict[str, tuple[float, str]] = {}
@@ -164,18 +165,18 @@ def _mentioning(
 
 
 def by_author(
-    store: LongTermMemory, plan: Plan, query: str, recs: Mapping[str, MemoryRecord]
+    store: LongTermMemory, plan: Plan, asked: set[str], recs: Mapping[str, MemoryRecord]
 ) -> None:
-    """When the query names the author of some candidates (a memory's ``agent``, its first
-    word in any case), and one author only, those candidates gain ``author_weight`` × the best
-    candidate's score, up to just below it: a question about a person is answered mostly by
-    what that person said ("What does Melanie do to destress?"), less by what others said to
-    her, and the best match keeps its lead in the fused score (retention, trust and recency
-    are added after, as for every candidate). A query naming two authors ("What have Caroline
-    and Melanie both painted?") lifts neither; no score is lowered."""
+    """When the query's names (``asked``) include the author of some candidates (a memory's
+    ``agent``, its first word in any case), and one author only, those candidates gain
+    ``author_weight`` × the best candidate's score, up to just below it: a question about a
+    person is answered mostly by what that person said ("What does Melanie do to destress?"),
+    less by what others said to her, and the best match keeps its lead in the fused score
+    (retention, trust and recency are added after, as for every candidate). A query naming two
+    authors ("What have Caroline and Melanie both painted?") lifts neither; no score is
+    lowered."""
     weight = store.config.author_weight
-    asked = set(names(query)) if weight > 0 and plan.scores else set()
-    if not asked:
+    if weight <= 0 or not plan.scores or not asked:
         return
     matched: dict[str, list[str]] = {}
     for id in plan.scores:

@@ -124,11 +124,11 @@ def test_only_the_most_lifted_newcomers_join_the_candidates(tmp_path: Path) -> N
     )
     store.add([NewMemory(t) for t in OTHERS])  # a name in every memory would lift nothing
     plan = retrieval.Plan(scores={seed[0].id: 5.0})
-    retrieval.bridge(store, plan, "Who wrote the first program?", room=2)
+    retrieval.bridge(store, plan, set(names("Who wrote the first program?")), room=2)
     joined = [i for i in plan.scores if i != seed[0].id]
     assert len(joined) == 2
     assert all(plan.via[i] == seed[0].id for i in joined)
     everyone = retrieval.Plan(scores={seed[0].id: 5.0})
-    retrieval.bridge(store, everyone, "Who wrote the first program?", room=10)
+    retrieval.bridge(store, everyone, set(names("Who wrote the first program?")), room=10)
     assert len(everyone.scores) == 7
     store.close()
