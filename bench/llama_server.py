@@ -54,13 +54,14 @@ MODES = {"embedded (shipped)": 0, "llama-server, 1 slot": 1, "llama-server, 2 sl
 
 
 @contextmanager
-def serve(parallel: int) -> Iterator[str]:
-    """A fresh llama-server with ``parallel`` slots; yields its OpenAI base URL."""
+def serve(parallel: int, slot_ctx: int = 2048) -> Iterator[str]:
+    """A fresh llama-server with ``parallel`` slots of ``slot_ctx`` tokens; yields its OpenAI
+    base URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     args = [str(SERVER), "-m", str(shipped_model_path()), "--host", "127.0.0.1", "--port"]
-    args += [str(port), "--parallel", str(parallel), "--ctx-size", str(2048 * parallel)]
+    args += [str(port), "--parallel", str(parallel), "--ctx-size", str(slot_ctx * parallel)]
     args += ["--threads", "2", "--metrics", "--no-webui"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = f"http://127.0.0.1:{port}"
