@@ -191,6 +191,7 @@ async def _measure(mode: str, cycles: int, store: Path) -> dict[str, Any]:
         "copied_share": outputs.copied(),
         "thoughts": [text for text, _ in outputs.thoughts],
         "answer": result.answer,
+        "reason": result.reason,
     }
 
 

@@ -23,7 +23,8 @@ The reference and its dependencies are not part of GWA: pass a checkout with ``-
 and put python-dotenv, tavily-python and tiktoken where this Python finds them (``--deps DIR``
 is added to its path). tiktoken cannot download its cl100k_base table offline; the reference
 then counts working-memory tokens with a stand-in (words and punctuation marks), which only
-decides when it compresses (at 3,000 tokens).
+decides when it compresses (at 3,000 tokens). Its process gets no web-search key and
+chromadb's telemetry off: nothing leaves the machine.
 
 Needs ``llama-server`` beside this Python (`make llama-server`).
 Run: python bench/reference.py --reference DIR [--deps DIR] [--ticks N] [--repeat R] [--cap N]
@@ -101,6 +102,8 @@ def reference_run(
     with serve(1, slot_ctx=8192) as base, tempfile.TemporaryDirectory() as cwd:
         env = dict(os.environ, GWA_API_BASE_URL=base, GWA_API_KEY="none")
         env.update(GWA_CHAT_MODEL="smollm2", GWA_EMBEDDING_MODEL="smollm2")
+        # nothing leaves the machine: no web search key, no chromadb telemetry
+        env.update(TAVILY_API_KEY="", ANONYMIZED_TELEMETRY="False")
         if deps is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(deps), env.get("PYTHONPATH")]))
         args = [sys.executable, "-c", DRIVER, str(reference), goal, str(ticks), str(cap)]
@@ -111,14 +114,15 @@ def reference_run(
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     for row in rows:
         row["thinking_s"] = sum(row["phases"].get(p, 0.0) for p in THINKING)
+    # the reply it forces after its last tick is not a tick (no phase ran)
+    ticks = [row for row in rows if "generator" in row["phases"]]
     return {
         "who": f"reference, {cap} tokens a call" if cap else "reference",
-        # the reply it forces after its last tick is not a tick (no phase ran)
-        "ticks": [row for row in rows if "generator" in row["phases"]],
+        "ticks": ticks,
         "forced_reply_s": sum(row["wall_s"] for row in rows if not row["phases"]),
         "prompt_tokens": counters["prompt_tokens_total"] + counters["prompt_tokens_cached_total"],
         "generated_tokens": counters["tokens_predicted_total"],
-        "responded": any(r["tag"] == "RESPONSE" for r in rows),
+        "decided": any(row["tag"] == "RESPONSE" for row in ticks),
     }
 
 
@@ -138,7 +142,7 @@ def _reference_side(ref: list[dict[str, Any]]) -> dict[str, Any]:
         "whole_tick_s": statistics.median(t["wall_s"] for t in ticks),
         "prompt_tokens_per_tick": sum(r["prompt_tokens"] for r in ref) / n,
         "generated_per_tick": sum(r["generated_tokens"] for r in ref) / n,
-        "responded_runs": sum(r["responded"] for r in ref),
+        "decided_runs": sum(r["decided"] for r in ref),
     }
 
 
@@ -151,14 +155,17 @@ def _gwa_side(ours: list[dict[str, Any]]) -> dict[str, Any]:
         "whole_tick_s": statistics.median(r["run_wall_s"] / r["cycles"] for r in ours),
         "prompt_tokens_per_tick": sum(r["prompt_tokens"] for r in ours) / n,
         "generated_per_tick": sum(r["completion_tokens"] for r in ours) / n,
-        "responded_runs": sum(r["status"] == "answered" for r in ours),
+        # an answer forced at the budget says so in the run's reason
+        "decided_runs": sum(
+            r["status"] == "answered" and "final_answer" not in r["reason"] for r in ours
+        ),
     }
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per side: runs, ticks (cycles), median seconds a tick (thinking; whole), tokens a
     tick (the server's counters over a run ÷ its ticks, its reply included) and the runs
-    that reached an answer."""
+    whose arbiter decided to answer (the others answer when their ticks run out)."""
     sides = dict.fromkeys(r["who"] for r in runs)
     return {
         who: (_gwa_side if who == "gwa" else _reference_side)([r for r in runs if r["who"] == who])
@@ -191,7 +198,7 @@ def main() -> None:
         runs.append(gwa_run(args.ticks))
     sides = summary(runs)
     head = ["", "runs", "ticks", "thinking s/tick", "whole s/tick", "prompt tok/tick"]
-    head += ["generated tok/tick", "runs answered"]
+    head += ["generated tok/tick", "runs its arbiter ended"]
     print(f"goal: {goal}")
     print(table(head, [[who, *side.values()] for who, side in sides.items()]))
     ratios = {
