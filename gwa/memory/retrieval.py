@@ -184,9 +184,11 @@ def by_author(
         author = rec.agent.split(maxsplit=1)[0].lower() if rec is not None and rec.agent else ""
         if author in asked:
             matched.setdefault(author, []).append(id)
+    if len(matched) != 1:
+        return
     first = max(plan.scores, key=plan.scores.__getitem__)
     top = plan.scores[first]
-    if len(matched) != 1 or top <= 0:
+    if top <= 0:
         return
     for id in next(iter(matched.values())):
         score = plan.scores[id]
