@@ -13,15 +13,19 @@ batches of 5,000 and indexed (lexical index, record cache) as the end of `add` d
 its per-item duplicate, contradiction and link decisions (through `add`, a million records
 would take about 50 minutes here). Queries are 200 held-out sentences.
 
-Opening. At each size the store is closed (which saves its open index) and opened again:
-"open" is `LongTermMemory(path)` from the open index, "first query" the first search after it
-(chromadb loads its vector index then), and "open, rebuilding" an open with the index file
-deleted, which reads every record from chromadb and rebuilds BM25 as every open did before
-(measured up to --rebuild-max records: at a million it takes many minutes).
+Opening. At each size the store is closed (which saves its open index: record cache, BM25 and
+the store's own vector index) and opened again: "open" is `LongTermMemory(path)` from the open
+index, "first query" the first search after it (neither touches chromadb since the store keeps
+its own vector index; before that, chromadb loaded its HNSW index at the first query), and
+"open, rebuilding" an open with the index file deleted, which reads every record and vector
+from chromadb and rebuilds BM25 and the vector index (measured up to --rebuild-max records: at
+a million it takes many minutes).
 
 Peer: plain chromadb `collection.query` (top-k, distances only) on the same collection, the
-floor any chromadb-based memory pays. GWA's retrieval adds the lexical index, fusion, the name
-hop (also measured off), the link-graph hop and the record fetch for re-ranking.
+floor any chromadb-based memory paid before the store kept its own vector index (its first call
+loads chromadb's index and is one of its 200 samples). GWA's retrieval adds the lexical index,
+fusion, the name hop (also measured off), the link-graph hop and the record fetch for
+re-ranking.
 
 Reported: add throughput (records/s, vectors given; and with embedding, 500 records);
 retrieval p50/p95 (ms) at each size, query embedding excluded and included; the learned

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from gwa.memory.embeddings import Embedder, MiniLMEmbedder, Vectors
 from gwa.memory.records import MemoryRecord, StoreError
+from gwa.memory.vectors import VectorIndex
 
 BATCH = 2000
 """Records per chromadb call when moving or loading many."""
@@ -117,6 +118,26 @@ class Collections:
             )
         except Exception as e:
             raise StoreError(f"cannot open collection {name!r}: {e}") from e
+        self.vectors = None if self.remote else VectorIndex(embedder.dim)
+        """The active collection's vectors, searched in process (`gwa.memory.vectors`); None
+        behind a server, which is then queried directly."""
+
+    def indexed(self) -> Iterator[MemoryRecord]:
+        """Every active record, its vector put in the vector index on the way (a store's
+        open without an open index)."""
+        offset = 0
+        while True:
+            got = self.active.get(
+                limit=BATCH, offset=offset, include=["documents", "metadatas", "embeddings"]
+            )
+            ids = got["ids"]
+            if not ids:
+                return
+            if self.vectors is not None:
+                self.vectors.add(ids, got["embeddings"])
+            for i, id in enumerate(ids):
+                yield MemoryRecord.from_chroma(id, got["documents"][i], got["metadatas"][i])
+            offset += len(ids)
 
     @staticmethod
     def records(col: Any, *, embeddings: bool = False) -> Iterator[MemoryRecord]:
@@ -174,6 +195,32 @@ class Collections:
             metadatas=[r.metadata() for r in records],
             embeddings=vectors,
         )
+        if self.vectors is not None:
+            self.vectors.add([r.id for r in records], vectors)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete records from the active collection."""
+        self.active.delete(ids=list(ids))
+        if self.vectors is not None:
+            self.vectors.remove(ids)
+
+    def put_active(self, items: Sequence[Item]) -> None:
+        """Write records with their vectors to the active collection (an import)."""
+        Collections.put(self.active, items)
+        if self.vectors is not None:
+            self.vectors.add([r.id for r, _ in items], [v for _, v in items])
+
+    def to_archive(self, items: Sequence[Item]) -> None:
+        """Move active records (with their vectors) to the archive."""
+        Collections.move(items, self.archive, self.active)
+        if self.vectors is not None:
+            self.vectors.remove([r.id for r, _ in items])
+
+    def from_archive(self, items: Sequence[Item]) -> None:
+        """Move archived records (with their vectors) back to the active collection."""
+        Collections.move(items, self.active, self.archive)
+        if self.vectors is not None:
+            self.vectors.add([r.id for r, _ in items], [v for _, v in items])
 
     def update(self, records: Sequence[MemoryRecord]) -> None:
         """Write changed records' metadata to the active collection."""
@@ -184,6 +231,8 @@ class Collections:
 
     def nearest(self, vecs: Vectors) -> list[tuple[str, float] | None]:
         """For each vector: the closest active record's id and cosine similarity."""
+        if self.vectors is not None:
+            return self.vectors.nearest(vecs)
         got = self.active.query(query_embeddings=vecs, n_results=1, include=["distances"])
         return [
             (got["ids"][q][0], 1.0 - float(got["distances"][q][0])) if got["ids"][q] else None
@@ -192,6 +241,8 @@ class Collections:
 
     def query(self, vecs: Vectors, n: int) -> tuple[list[list[str]], list[list[float]]]:
         """The ``n`` nearest active records of each vector: (ids, cosine distances)."""
+        if self.vectors is not None:
+            return self.vectors.query(vecs, n)
         got = self.active.query(query_embeddings=vecs, n_results=n, include=["distances"])
         return got["ids"], got["distances"]
 

@@ -1,6 +1,6 @@
-"""A store's open index: what opening a store builds (its record cache and its BM25 index), saved
-to one file at close so that the next open reads that file instead of every record from
-chromadb (at a million records: seconds instead of minutes).
+"""A store's open index: what opening a store builds (its record cache, its BM25 index and its
+vector index), saved to one file at close so that the next open reads that file instead of
+every record and vector from chromadb (at a million records: seconds instead of minutes).
 
 The file is ``index-<collection>.npz`` in the store's directory: numpy arrays only, read with
 ``allow_pickle=False``, so opening a store never runs code from it. It stands for the
@@ -8,7 +8,10 @@ collections as they were when it was written:
 
 - the store deletes it (and syncs the directory) before its first write after opening, and
   writes it again at `LongTermMemory.close`; a process that dies in between leaves no file;
-- at open it must also name this format and match the collections' record counts;
+- at open it must name this format and agree with itself; opening from it touches no
+  collection, and the collections' record counts are compared with it at the first write
+  (`check`: a difference, which only a writer other than GWA can make, rebuilds the store
+  from chromadb before the write);
 - a store object does not write it at close when another object of this process opened on
   the same store wrote to it meanwhile (its own cache would not hold those writes).
 
@@ -39,12 +42,13 @@ import numpy.typing as npt
 from gwa.memory.chroma import Collections
 from gwa.memory.lexical import BM25Index
 from gwa.memory.records import MemoryRecord
+from gwa.memory.vectors import VectorIndex
 
 if TYPE_CHECKING:
     from gwa.memory.store import LongTermMemory
 
 FORMAT = "gwa-memory-index"
-VERSION = 2
+VERSION = 3
 _FIELDS = tuple(f.name for f in fields(MemoryRecord))
 _SOURCES = _FIELDS.index("source_ids")
 log = logging.getLogger("gwa.memory")
@@ -135,6 +139,7 @@ class OpenIndex(NamedTuple):
     rows: Rows
     archived: list[str]
     lexical: BM25Index
+    vectors: VectorIndex
 
 
 def path_of(store: LongTermMemory) -> Path | None:
@@ -149,29 +154,51 @@ def _text(value: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
 
 
 def read(store: LongTermMemory) -> OpenIndex | None:
-    """The store's open index if it is there and current; None (file set aside) if not."""
+    """The store's open index if it is there and whole; None (file set aside) if not. Opening
+    from it touches no collection (chromadb's first touch loads its own vector index: seconds
+    at a million records); `check` compares it with the collections at the first write."""
     where = path_of(store)
     if where is None or not where.exists():
         return None
     try:
         with np.load(where, allow_pickle=False) as z:
             head = json.loads(z["header"].tobytes())
-            counts = (store.collections.active.count(), store.collections.archive.count())
             if head.get("format") != FORMAT or head.get("version") != VERSION:
                 raise ValueError(f"format {head.get('format')} {head.get('version')}")
-            if (head["active"], head["archived"]) != counts:
-                raise ValueError(f"counts {head['active']}, {head['archived']} != {counts}")
             ids = json.loads(z["ids"].tobytes())
             rows = Rows(z["rows"] if ids else np.zeros(0, dtype=np.uint8))
             archived = json.loads(z["archived"].tobytes())
             lexical = BM25Index.from_state(z)
-        if not len(ids) == len(rows) == len(lexical) == head["active"]:
-            raise ValueError("ids, rows and lexical index do not agree")
+            vectors = VectorIndex.from_state(z)
+        if not len(ids) == len(rows) == len(lexical) == len(vectors) == head["active"]:
+            raise ValueError("ids, rows, lexical and vector indexes do not agree")
+        if vectors.dim != store.embedder.dim or not all(i in vectors for i in ids):
+            raise ValueError("the vector index does not hold the records' vectors")
+        if len(archived) != head["archived"]:
+            raise ValueError("archived ids do not agree with the header")
     except Exception as e:  # any defect: the records in chromadb are the truth
         log.warning("%s: open index not used (%s); rebuilding it from the records", where, e)
         discard(where)
         return None
-    return OpenIndex(ids, rows, archived, lexical)
+    return OpenIndex(ids, rows, archived, lexical, vectors)
+
+
+def check(store: LongTermMemory, archived: int) -> bool:
+    """Whether the collections still hold what the open index read at open described
+    (``archived``: its archive count): compared at the first write, which touches them anyway.
+    A difference means something other than GWA wrote to the collections meanwhile."""
+    counts = (store.collections.active.count(), store.collections.archive.count())
+    if counts == (len(store.cache), archived):
+        return True
+    log.warning(
+        "%s: the collections hold %d active and %d archived records, not the %d and %d of "
+        "the open index read at open (written to outside GWA?); rebuilding from the records",
+        store.path,
+        *counts,
+        len(store.cache),
+        archived,
+    )
+    return False
 
 
 def write(store: LongTermMemory) -> None:
@@ -185,6 +212,9 @@ def write(store: LongTermMemory) -> None:
         live = np.ones(len(store.lex_ids), dtype=bool)
         live[list(store.dead)] = False
     archived = list(Collections.ids(store.collections.archive))
+    vectors = store.collections.vectors
+    if vectors is None:
+        return
     head = {"format": FORMAT, "version": VERSION, "active": len(live_ids)}
     head["archived"] = len(archived)
     arrays: dict[str, Any] = {
@@ -193,6 +223,7 @@ def write(store: LongTermMemory) -> None:
         "rows": np.frombuffer(b"\n".join(store.cache.row(i) for i in live_ids), np.uint8),
         "archived": _text(archived),
         **store.lexical.state(live),
+        **vectors.state(),
     }
     tmp = where.with_name(where.name + ".tmp")
     with tmp.open("wb") as f:

@@ -58,6 +58,7 @@ from gwa.memory.records import (
     retention,
     word_overlap,
 )
+from gwa.memory.vectors import VectorIndex
 
 __all__ = [
     "LINK_LOG",
@@ -115,6 +116,8 @@ class LongTermMemory:
         """The active collection's records (this process writes through it; reads never wait
         on chromadb for metadata)."""
         self._index_current = True
+        self._unchecked: int | None = None
+        """Opened from an open index not yet compared with the collections: its archive count."""
         """No write since open: an open-index file there still describes the store."""
         self.others_wrote = False
         """Another store object of this process wrote to the same store while this one was
@@ -176,9 +179,11 @@ class LongTermMemory:
                 "memory.embeddings or export and re-import into a new store"
             )
 
-    def _load(self) -> None:
-        saved = snapshot.read(self)
+    def _load(self, *, from_index: bool = True) -> None:
+        saved = snapshot.read(self) if from_index else None
         if saved is not None:
+            self._unchecked = len(saved.archived)
+            self.collections.vectors = saved.vectors
             self.lexical, self.lex_ids = saved.lexical, saved.ids
             self.lex_pos = dict(zip(saved.ids, range(len(saved.ids)), strict=True))
             self.cache.load(self.lex_pos, saved.rows)
@@ -186,19 +191,31 @@ class LongTermMemory:
             self.links.reconcile(ChainMap[str, int](self.lex_pos, dict.fromkeys(archived, -1)))
             self._issued = len(self.lex_pos) + len(archived)
             return
+        self._unchecked = None
         ids = set()
-        for rec in Collections.records(self.collections.active):
+        for rec in self.collections.indexed():
             ids.add(rec.id)
             self.index(rec)
         ids.update(Collections.ids(self.collections.archive))
         self.links.reconcile(ids)
         self._issued = len(ids)
 
+    def _rebuild(self) -> None:
+        """Read every record again from chromadb (the open index did not describe it)."""
+        self.lexical, self.lex_ids, self.lex_pos, self.dead = BM25Index(), [], {}, set()
+        self.cache = snapshot.RecordCache()
+        self.collections.vectors = VectorIndex(self.embedder.dim)
+        self._load(from_index=False)
+
     def will_write(self) -> None:
         """Called before any write to the collections: the open-index file, if any, stops
         describing the store and is deleted (it is written again at `close`)."""
         with self.lock:
             snapshot.writing(self)
+            if self._unchecked is not None:
+                archived, self._unchecked = self._unchecked, None
+                if not snapshot.check(self, archived):
+                    self._rebuild()
             if self._index_current:
                 self._index_current = False
                 where = snapshot.path_of(self)
@@ -227,7 +244,7 @@ class LongTermMemory:
             gone = [r.id for r in self.cache.values() if r.run == run and r.created_at > at]
             if gone:
                 self.will_write()
-                self.collections.active.delete(ids=gone)
+                self.collections.delete(gone)
                 for mid in gone:
                     self.cache.pop(mid, None)
                     self.touched.pop(mid, None)

@@ -54,7 +54,7 @@ def prune(store: LongTermMemory, threshold: float, *, dry_run: bool = False) -> 
                 gone.append((replace(rec, status="archived"), vec))
         if not dry_run and gone:
             store.will_write()
-            Collections.move(gone, cols.archive, cols.active)
+            cols.to_archive(gone)
             for rec, _ in gone:
                 store.unindex(rec.id)
         return [r for r, _ in gone]
@@ -71,7 +71,7 @@ def restore(store: LongTermMemory, ids: Sequence[str]) -> list[MemoryRecord]:
         ]
         if back:
             store.will_write()
-            Collections.move(back, cols.active, cols.archive)
+            cols.from_archive(back)
             for rec, _ in back:
                 store.index(rec)
         return [r for r, _ in back]
@@ -185,7 +185,7 @@ class _Import:
             raise StoreError(f"{self.source}: empty export")
         store, cols = self.store, self.store.collections
         store.will_write()
-        Collections.put(cols.active, self.active)
+        cols.put_active(self.active)
         Collections.put(cols.archive, self.archived)
         for rec, _ in self.active:
             store.index(rec)

@@ -115,7 +115,7 @@ def test_the_first_write_deletes_the_index_so_a_crash_cannot_leave_it_stale(
     assert where.exists()
 
 
-def test_an_index_behind_a_foreign_write_is_set_aside(
+def test_an_index_behind_a_foreign_write_is_rebuilt_at_the_first_write(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = LongTermMemory(tmp_path / "m")
@@ -129,17 +129,34 @@ def test_an_index_behind_a_foreign_write_is_set_aside(
         ids=["foreign"], documents=[text], metadatas=[meta], embeddings=other.embedder.embed([text])
     )
     other.links.close()  # no close(): it would save a new index
+    again = LongTermMemory(tmp_path / "m")
+    # Opening touches no collection: until the first write, reads are the index's.
+    assert again.count() == 4
+    assert again.get("foreign") is not None
     with caplog.at_level(logging.WARNING, logger="gwa.memory"):
-        again = LongTermMemory(tmp_path / "m")
-    assert "counts 4, 0 != (5, 0)" in caplog.text
-    assert "index-gwa_memory.npz" in caplog.text
+        again.add([NewMemory("Wombats dig burrows in Tasmania.")])
+    assert "hold 5 active and 0 archived records, not the 4 and 0" in caplog.text
+    assert again.count() == 6
     assert again.search(["Quokkas Rottnest"], 1)[0].record.id == "foreign"
     again.close()
+    reopened = LongTermMemory(tmp_path / "m")
+    assert reopened.count() == 6
+    assert reopened.search(["Quokkas Rottnest"], 1)[0].record.id == "foreign"
+    reopened.close()
 
 
 @pytest.mark.parametrize(
     "damage",
-    ["garbage", "truncated", "other-version", "pickled", "rows-short", "postings-out-of-range"],
+    [
+        "garbage",
+        "truncated",
+        "other-version",
+        "pickled",
+        "rows-short",
+        "postings-out-of-range",
+        "vector-index-garbage",
+        "vector-ids-short",
+    ],
 )
 def test_a_damaged_index_is_rebuilt_with_a_warning_and_loses_nothing(
     tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
@@ -176,6 +193,11 @@ def spoil(where: Path, damage: str) -> None:
         arrays["header"] = np.frombuffer(json.dumps({**head, "version": 99}).encode(), np.uint8)
     elif damage == "pickled":  # an object array needs pickle to load: refused, never run
         arrays["ids"] = np.array([{"x": 1}], dtype=object)
+    elif damage == "vector-index-garbage":
+        arrays["vector_index"] = np.frombuffer(b"x" * len(arrays["vector_index"]), np.uint8)
+    elif damage == "vector-ids-short":  # a vector whose record the file no longer names
+        ids = json.loads(arrays["vector_ids"].tobytes())
+        arrays["vector_ids"] = np.frombuffer(json.dumps(ids[:-1]).encode(), np.uint8)
     elif damage == "rows-short":
         arrays["rows"] = arrays["rows"][: arrays["rows"].tolist().index(10)]
     else:

@@ -1,0 +1,141 @@
+"""The store's own vector index: it finds what an exact search finds, follows every write of
+the active collection, survives its open-index round trip, and lets a store open and search
+without touching chromadb (real usearch and real chromadb on disk)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gwa.memory.store import LongTermMemory, NewMemory
+from gwa.memory.vectors import VectorIndex
+
+
+def unit(rows: Any) -> Any:
+    v = np.asarray(rows, dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_queries_match_an_exact_search_and_follow_removals_and_replacements() -> None:
+    rng = np.random.default_rng(7)
+    vecs = unit(rng.standard_normal((300, 32)))
+    ids = [f"r{i}" for i in range(300)]
+    index = VectorIndex(32)
+    index.add(ids, vecs)
+    queries = unit(rng.standard_normal((5, 32)))
+    got, dists = index.query(queries, 10)
+    exact = np.argsort(-(queries @ vecs.T), axis=1)[:, :10]
+    for row in range(5):
+        assert got[row] == [ids[i] for i in exact[row]]
+        sims = queries[row] @ vecs[exact[row]].T
+        assert np.allclose(dists[row], 1.0 - sims, atol=2e-3)  # half-precision storage
+    best = ids[exact[0][0]]
+    index.remove([best, "never-there"])
+    assert best not in index
+    assert len(index) == 299
+    assert best not in index.query(queries[:1], 10)[0][0]
+    # Re-adding an id replaces its vector: the query itself is now its nearest.
+    index.add(["r0"], queries[1:2])
+    assert index.nearest(queries[1:2])[0] == ("r0", pytest.approx(1.0, abs=2e-3))
+    assert len(index) == 299
+
+
+def test_an_empty_index_and_a_pool_larger_than_the_index() -> None:
+    index = VectorIndex(4)
+    q = unit([[1, 0, 0, 0]])
+    assert index.nearest(q) == [None]
+    assert index.query(q, 5) == ([[]], [[]])
+    index.add(["a", "b"], unit([[1, 0, 0, 0], [0, 1, 0, 0]]))
+    ids, _ = index.query(q, 50)
+    assert ids == [["a", "b"]]
+
+
+def test_state_round_trip_keeps_ids_removed_keys_and_answers() -> None:
+    rng = np.random.default_rng(3)
+    vecs = unit(rng.standard_normal((50, 16)))
+    index = VectorIndex(16)
+    index.add([f"m-{i}" for i in range(50)], vecs)
+    index.remove(["m-3", "m-10"])
+    back = VectorIndex.from_state(index.state())
+    assert len(back) == 48
+    assert "m-3" not in back
+    assert "m-4" in back
+    assert back.query(vecs[:4], 5) == index.query(vecs[:4], 5)
+    back.add(["m-new"], vecs[3:4])  # keys continue after the saved ones
+    assert back.nearest(vecs[3:4])[0][0] == "m-new"
+    assert back.query(vecs[4:5], 1)[0] == [["m-4"]]
+
+
+def test_a_store_opened_from_its_index_searches_without_touching_chromadb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [
+        "Melanie paints sunsets over the lake every summer.",
+        "The pottery class meets on Thursday evenings.",
+        "Caroline went to a support group for transgender people.",
+        "Jon opened a dance studio downtown after losing his job.",
+    ]
+    store = LongTermMemory(tmp_path / "m")
+    store.add([NewMemory(t) for t in texts])
+    before = [h.record.id for h in store.search(["who paints the lake"], 2)]
+    nearest = store.nearest(store.embedder.embed([texts[1]]))[0]
+    store.close()
+
+    from chromadb.api.models.Collection import Collection
+
+    def touched(*_: Any, **__: Any) -> Any:
+        raise AssertionError("chromadb was touched")
+
+    for name in ("count", "get", "query", "peek"):
+        monkeypatch.setattr(Collection, name, touched)
+    again = LongTermMemory(tmp_path / "m")
+    assert [h.record.id for h in again.search(["who paints the lake"], 2)] == before
+    assert again.nearest(again.embedder.embed([texts[1]]))[0][:2] == pytest.approx(nearest[:2])
+    monkeypatch.undo()
+    again.close()
+
+
+def test_prune_restore_rewind_and_import_keep_the_index_in_step(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    store = LongTermMemory(tmp_path / "m", clock=lambda: now[0])
+    ids = {"Quokkas": store.add([NewMemory("Quokkas live on Rottnest Island.", run="r")])[0].id}
+    position = store.position()
+    now[0] += 60
+    ids["Wombats"] = store.add([NewMemory("Wombats dig burrows in Tasmania.", run="r")])[0].id
+    assert store.search(["Wombats Tasmania"], 1)[0].record.id == ids["Wombats"]
+    vectors = store.collections.vectors
+    assert vectors is not None
+    assert len(vectors) == 2
+
+    assert store.rewind("r", position) == [ids["Wombats"]]
+    assert ids["Wombats"] not in vectors
+    now[0] += 400 * 24 * 3600
+    pruned = store.prune(0.5)
+    assert [r.id for r in pruned] == [ids["Quokkas"]]
+    assert len(vectors) == 0
+    assert store.search(["Quokkas Rottnest"], 1) == []
+    store.restore([ids["Quokkas"]])
+    assert store.search(["Quokkas Rottnest"], 1)[0].record.id == ids["Quokkas"]
+
+    out = tmp_path / "export.jsonl"
+    with out.open("w") as f:
+        store.export(f)
+    other = LongTermMemory(tmp_path / "other")
+    other.import_(out.read_text().splitlines())
+    assert other.search(["Quokkas Rottnest"], 1)[0].record.id == ids["Quokkas"]
+    store.close()
+    other.close()
+
+
+def test_the_vector_library_and_the_embedder_runtime_load_together_in_either_order() -> None:
+    """usearch 2.26.2–2.26.6 segfault when onnxruntime is imported after them (pyproject's pin)."""
+    import subprocess
+    import sys
+
+    for first, second in (("usearch.index", "onnxruntime"), ("onnxruntime", "usearch.index")):
+        code = f"import {first}, {second}; print('loaded')"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert (done.returncode, done.stdout.strip()) == (0, "loaded"), done.stderr[-500:]
