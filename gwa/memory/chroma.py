@@ -134,7 +134,7 @@ class Collections:
             if not ids:
                 return
             if self.vectors is not None:
-                self.vectors.add(ids, got["embeddings"])
+                self.vectors.add(ids, got["embeddings"], parallel=True)
             for i, id in enumerate(ids):
                 yield MemoryRecord.from_chroma(id, got["documents"][i], got["metadatas"][i])
             offset += len(ids)

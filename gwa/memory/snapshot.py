@@ -3,8 +3,9 @@ vector index), saved to one file at close so that the next open reads that file 
 every record and vector from chromadb (at a million records: seconds instead of minutes).
 
 The file is ``index-<collection>.npz`` in the store's directory: numpy arrays only, read with
-``allow_pickle=False``, so opening a store never runs code from it. It stands for the
-collections as they were when it was written:
+``allow_pickle=False``, so opening a store never runs code from it; the vector index's graph
+is beside it in ``vectors-<collection>-<token>.usearch`` (usearch's own format, read as data),
+which the open index names. They stand for the collections as they were when written:
 
 - the store deletes it (and syncs the directory) before its first write after opening, and
   writes it again at `LongTermMemory.close`; a process that dies in between leaves no file;
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 import weakref
 from collections.abc import Iterator, MutableMapping
@@ -169,7 +171,7 @@ def read(store: LongTermMemory) -> OpenIndex | None:
             rows = Rows(z["rows"] if ids else np.zeros(0, dtype=np.uint8))
             archived = json.loads(z["archived"].tobytes())
             lexical = BM25Index.from_state(z)
-            vectors = VectorIndex.from_state(z)
+            vectors = VectorIndex.load(where.with_name(str(head["vectors"])), z)
         if not len(ids) == len(rows) == len(lexical) == len(vectors) == head["active"]:
             raise ValueError("ids, rows, lexical and vector indexes do not agree")
         if vectors.dim != store.embedder.dim or not all(i in vectors for i in ids):
@@ -179,6 +181,7 @@ def read(store: LongTermMemory) -> OpenIndex | None:
     except Exception as e:  # any defect: the records in chromadb are the truth
         log.warning("%s: open index not used (%s); rebuilding it from the records", where, e)
         discard(where)
+        sweep(store)
         return None
     return OpenIndex(ids, rows, archived, lexical, vectors)
 
@@ -215,8 +218,10 @@ def write(store: LongTermMemory) -> None:
     vectors = store.collections.vectors
     if vectors is None:
         return
+    graph = where.with_name(f"vectors-{store.name}-{secrets.token_hex(6)}.usearch")
+    vectors.save(graph)
     head = {"format": FORMAT, "version": VERSION, "active": len(live_ids)}
-    head["archived"] = len(archived)
+    head["archived"], head["vectors"] = len(archived), graph.name
     arrays: dict[str, Any] = {
         "header": _text(head),
         "ids": _text(live_ids),
@@ -231,6 +236,7 @@ def write(store: LongTermMemory) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, where)
+    sweep(store, keep=graph)
 
 
 _OPEN: dict[Path, weakref.WeakSet[LongTermMemory]] = {}
@@ -267,6 +273,18 @@ def writing(store: LongTermMemory) -> None:
             for other in _OPEN.get(where, ()):
                 if other is not store:
                     other.others_wrote = True
+
+
+def sweep(store: LongTermMemory, keep: Path | None = None) -> None:
+    """Delete the store's vector-index files but ``keep`` (the one its open index names):
+    those of earlier closes, of a close that died before its open index was written, or of an
+    open index that was discarded."""
+    where = path_of(store)
+    if where is None:
+        return
+    for old in where.parent.glob(f"vectors-{store.name}-*.usearch"):
+        if old != keep:
+            old.unlink(missing_ok=True)
 
 
 def discard(where: Path) -> None:

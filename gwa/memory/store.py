@@ -11,16 +11,18 @@ A store is a directory::
     links.jsonl      append-only log of link-graph edits (replayed into a networkx graph at open)
     index-<collection>.npz  the open index: record cache, BM25 index and names as of the last close
                      (deleted before the first write after open; see `snapshot`)
+    vectors-<collection>-<token>.usearch  the vector index's graph, named by the open index
 
 or, with ``url`` set, a Chroma server reached through ``HttpClient`` (the marker and link log then
 live in the local ``path``). Every write is acknowledged only after chromadb returned and the link
 log was flushed and fsynced, so a killed process loses nothing it acknowledged; at open the graph
 is reconciled with the records (edges to records that are gone are dropped).
 
-Retrieval is hybrid: the dense top-P from chromadb and the BM25 top-P from an in-process lexical
-index are pooled, standardised (z-scores) and summed, nudged by retention, trust and recency,
-expanded by one hop of the link graph, and gated by cosine distance. The measurements behind the
-defaults are in docs/memory.md.
+Retrieval is hybrid: the dense top-P from the store's vector index (`vectors`: an in-process
+HNSW graph of the active collection's vectors; chromadb itself behind a server) and the BM25
+top-P from an in-process lexical index are pooled, standardised (z-scores) and summed, nudged by
+retention, trust and recency, expanded by one hop of the link graph, and gated by cosine
+distance. The measurements behind the defaults are in docs/memory.md.
 """
 
 from __future__ import annotations
@@ -221,6 +223,7 @@ class LongTermMemory:
                 where = snapshot.path_of(self)
                 if where is not None:
                     snapshot.discard(where)
+                    snapshot.sweep(self)
 
     def new_id(self, text: str) -> str:
         """A fresh record id. Deterministic (a hash of the store's record count and the text),
@@ -289,12 +292,13 @@ class LongTermMemory:
 
     def nearest(self, vecs: Vectors) -> list[tuple[str | None, float, MemoryRecord | None]]:
         """For each vector: the closest active-collection record (id, cosine, record)."""
-        if not self.cache:
-            return [(None, -1.0, None)] * len(vecs)
-        return [
-            (None, -1.0, None) if hit is None else (hit[0], hit[1], self.cache.get(hit[0]))
-            for hit in self.collections.nearest(vecs)
-        ]
+        with self.lock:
+            if not self.cache:
+                return [(None, -1.0, None)] * len(vecs)
+            return [
+                (None, -1.0, None) if hit is None else (hit[0], hit[1], self.cache.get(hit[0]))
+                for hit in self.collections.nearest(vecs)
+            ]
 
     def link(self, src: str, dst: str, type: LinkType) -> None:
         """Add one link between existing memories."""

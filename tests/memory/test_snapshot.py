@@ -155,6 +155,7 @@ def test_an_index_behind_a_foreign_write_is_rebuilt_at_the_first_write(
         "rows-short",
         "postings-out-of-range",
         "vector-index-garbage",
+        "vector-index-missing",
         "vector-ids-short",
     ],
 )
@@ -193,8 +194,13 @@ def spoil(where: Path, damage: str) -> None:
         arrays["header"] = np.frombuffer(json.dumps({**head, "version": 99}).encode(), np.uint8)
     elif damage == "pickled":  # an object array needs pickle to load: refused, never run
         arrays["ids"] = np.array([{"x": 1}], dtype=object)
-    elif damage == "vector-index-garbage":
-        arrays["vector_index"] = np.frombuffer(b"x" * len(arrays["vector_index"]), np.uint8)
+    elif damage.startswith("vector-index"):
+        graph = where.with_name(json.loads(arrays["header"].tobytes())["vectors"])
+        if damage == "vector-index-missing":
+            graph.unlink()
+        else:
+            graph.write_bytes(b"x" * graph.stat().st_size)
+        return
     elif damage == "vector-ids-short":  # a vector whose record the file no longer names
         ids = json.loads(arrays["vector_ids"].tobytes())
         arrays["vector_ids"] = np.frombuffer(json.dumps(ids[:-1]).encode(), np.uint8)

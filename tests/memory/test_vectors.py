@@ -53,13 +53,14 @@ def test_an_empty_index_and_a_pool_larger_than_the_index() -> None:
     assert ids == [["a", "b"]]
 
 
-def test_state_round_trip_keeps_ids_removed_keys_and_answers() -> None:
+def test_save_and_load_keep_ids_removed_keys_and_answers(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     vecs = unit(rng.standard_normal((50, 16)))
     index = VectorIndex(16)
     index.add([f"m-{i}" for i in range(50)], vecs)
     index.remove(["m-3", "m-10"])
-    back = VectorIndex.from_state(index.state())
+    index.save(tmp_path / "v.usearch")
+    back = VectorIndex.load(tmp_path / "v.usearch", index.state())
     assert len(back) == 48
     assert "m-3" not in back
     assert "m-4" in back
@@ -139,3 +140,43 @@ def test_the_vector_library_and_the_embedder_runtime_load_together_in_either_ord
         code = f"import {first}, {second}; print('loaded')"
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert (done.returncode, done.stdout.strip()) == (0, "loaded"), done.stderr[-500:]
+
+
+def test_one_graph_file_beside_the_open_index_and_none_once_a_write_discards_it(
+    tmp_path: Path,
+) -> None:
+    def graphs() -> list[str]:
+        return sorted(p.name for p in (tmp_path / "m").glob("vectors-gwa_memory-*.usearch"))
+
+    store = LongTermMemory(tmp_path / "m")
+    store.add([NewMemory("Quokkas live on Rottnest Island.")])
+    store.close()
+    first = graphs()
+    assert len(first) == 1
+    store = LongTermMemory(tmp_path / "m")
+    store.add([NewMemory("Wombats dig burrows in Tasmania.")])
+    assert graphs() == []
+    assert not (tmp_path / "m" / "index-gwa_memory.npz").exists()
+    store.close()
+    second = graphs()
+    assert len(second) == 1
+    assert second != first
+    again = LongTermMemory(tmp_path / "m")
+    assert again.search(["Wombats Tasmania"], 1)[0].record.text.startswith("Wombats")
+    again.close()  # nothing written: the same files stay
+    assert graphs() == second
+
+
+def test_the_same_adds_build_the_same_graph() -> None:
+    """Adds run on one thread, so a replayed run's store answers as its recording's did (an
+    HNSW graph built on several threads depends on their timing)."""
+    rng = np.random.default_rng(11)
+    vecs = unit(rng.standard_normal((3000, 32)))
+    queries = unit(rng.standard_normal((40, 32)))
+    answers = []
+    for _ in range(3):
+        index = VectorIndex(32)
+        for start in range(0, 3000, 500):
+            index.add([f"r{i}" for i in range(start, start + 500)], vecs[start : start + 500])
+        answers.append(index.query(queries, 10))
+    assert answers[0] == answers[1] == answers[2]
