@@ -206,8 +206,8 @@ def check(store: LongTermMemory, archived: int) -> bool:
 
 def write(store: LongTermMemory) -> None:
     """Save the store's open index (live records only), atomically."""
-    where = path_of(store)
-    if where is None:
+    where, vectors = path_of(store), store.collections.vectors
+    if where is None or vectors is None:  # a server's store has neither
         return
     live_ids = [i for i in store.lex_ids if i in store.lex_pos]
     live = None
@@ -215,9 +215,6 @@ def write(store: LongTermMemory) -> None:
         live = np.ones(len(store.lex_ids), dtype=bool)
         live[list(store.dead)] = False
     archived = list(Collections.ids(store.collections.archive))
-    vectors = store.collections.vectors
-    if vectors is None:
-        return
     graph = where.with_name(f"vectors-{store.name}-{secrets.token_hex(6)}.usearch")
     vectors.save(graph)
     head = {"format": FORMAT, "version": VERSION, "active": len(live_ids)}
