@@ -21,6 +21,9 @@ Opening. At each size the store is closed (which saves its open index: record ca
 the store's own vector index) and opened again: "open" is `LongTermMemory(path)` from the open
 index, "first query" the first search after it (neither touches chromadb since the store keeps
 its own vector index; before that, chromadb loaded its HNSW index at the first query), and
+"first write" the first `add` after it (one record, vector given: it pays what the open no
+longer does, chromadb's first touch of the collections for the open index's record-count
+check and the copy of the vector graph, which the open maps rather than reads, into memory),
 "open, rebuilding" an open with the index file deleted, which reads every record and vector
 from chromadb and rebuilds BM25 and the vector index (measured up to --rebuild-max records: at
 a million it takes many minutes).
@@ -234,6 +237,14 @@ def reopen(
     return store, out
 
 
+def first_write(store: LongTermMemory, corpus: Corpus) -> float:
+    """Seconds of the first write after an open: one record, its vector given."""
+    text = sentences(1, 424242 + store.count(), corpus.vocab)[0]
+    t0 = time.perf_counter()
+    store.add([NewMemory(text, kind="bench")], vectors=corpus.base[:1])
+    return time.perf_counter() - t0
+
+
 def retrieval_times(store: LongTermMemory, queries: list[str], qvecs: Any) -> dict[str, Any]:
     excl: list[float] = []
     incl: list[float] = []
@@ -304,6 +315,7 @@ def measure(args: argparse.Namespace, root: Path, emb: MiniLMEmbedder) -> dict[s
         store, opened = reopen(root / "m", emb, n <= args.rebuild_max, qvecs[:1])
         opened.update(closed)
         p = retrieval_times(store, queries, qvecs)
+        opened["first_write_s"] = first_write(store, corpus)
         result["sizes"][str(n)] = {
             **{k: {"p50_ms": round(a, 2), "p95_ms": round(b, 2)} for k, (a, b) in p.items()},
             "open": {k: None if v is None else round(v, 3) for k, v in opened.items()},
@@ -330,6 +342,7 @@ def report(result: dict[str, Any]) -> None:
                 f"{o['new_process_s']:.2f}",
                 f"{o['open_s']:.2f}",
                 f"{1000 * o['first_query_s']:.0f}",
+                f"{o['first_write_s']:.2f}",
                 rebuild,
                 f"{o['close_s']:.2f}",
                 f"{o['index_mb']:.0f}",
@@ -342,6 +355,7 @@ def report(result: dict[str, Any]) -> None:
         "new process: open + 1st query s",
         "open s",
         "first query ms",
+        "first write s",
         "open, rebuilding s",
         "close s",
         "index MB",

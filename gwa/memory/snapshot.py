@@ -4,8 +4,10 @@ every record and vector from chromadb (at a million records: seconds instead of 
 
 The file is ``index-<collection>.npz`` in the store's directory: numpy arrays only, read with
 ``allow_pickle=False``, so opening a store never runs code from it; the vector index's graph
-is beside it in ``vectors-<collection>-<token>.usearch`` (usearch's own format, read as data),
-which the open index names. They stand for the collections as they were when written:
+is beside it in ``vectors-<collection>-<token>.usearch`` (usearch's own format, mapped as data
+at open, see `VectorIndex.load`), which the open index names; a close whose vectors did not
+change since open names the same file again instead of writing another. They stand for the
+collections as they were when written:
 
 - the store deletes it (and syncs the directory) before its first write after opening, and
   writes it again at `LongTermMemory.close`; a process that dies in between leaves no file;
@@ -215,8 +217,10 @@ def write(store: LongTermMemory) -> None:
         live = np.ones(len(store.lex_ids), dtype=bool)
         live[list(store.dead)] = False
     archived = list(Collections.ids(store.collections.archive))
-    graph = where.with_name(f"vectors-{store.name}-{secrets.token_hex(6)}.usearch")
-    vectors.save(graph)
+    graph = vectors.file  # unchanged since it was read: its file still holds it
+    if graph is None or not graph.exists():
+        graph = where.with_name(f"vectors-{store.name}-{secrets.token_hex(6)}.usearch")
+        vectors.save(graph)
     head = {"format": FORMAT, "version": VERSION, "active": len(live_ids)}
     head["archived"], head["vectors"] = len(archived), graph.name
     arrays: dict[str, Any] = {

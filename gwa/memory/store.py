@@ -118,9 +118,9 @@ class LongTermMemory:
         """The active collection's records (this process writes through it; reads never wait
         on chromadb for metadata)."""
         self._index_current = True
+        """No write since open: an open-index file there still describes the store."""
         self._unchecked: int | None = None
         """Opened from an open index not yet compared with the collections: its archive count."""
-        """No write since open: an open-index file there still describes the store."""
         self.others_wrote = False
         """Another store object of this process wrote to the same store while this one was
         open (set by `snapshot.writing`): this one's cache does not hold those writes."""
@@ -223,7 +223,8 @@ class LongTermMemory:
                 where = snapshot.path_of(self)
                 if where is not None:
                     snapshot.discard(where)
-                    snapshot.sweep(self)
+                    vectors = self.collections.vectors  # its graph file, while it maps it
+                    snapshot.sweep(self, keep=None if vectors is None else vectors.file)
 
     def new_id(self, text: str) -> str:
         """A fresh record id. Deterministic (a hash of the store's record count and the text),

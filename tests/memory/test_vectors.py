@@ -155,8 +155,8 @@ def test_one_graph_file_beside_the_open_index_and_none_once_a_write_discards_it(
     assert len(first) == 1
     store = LongTermMemory(tmp_path / "m")
     store.add([NewMemory("Wombats dig burrows in Tasmania.")])
-    assert graphs() == []
     assert not (tmp_path / "m" / "index-gwa_memory.npz").exists()
+    assert graphs() == first  # the graph read at open stays until close replaces it
     store.close()
     second = graphs()
     assert len(second) == 1
@@ -165,6 +165,70 @@ def test_one_graph_file_beside_the_open_index_and_none_once_a_write_discards_it(
     assert again.search(["Wombats Tasmania"], 1)[0].record.text.startswith("Wombats")
     again.close()  # nothing written: the same files stay
     assert graphs() == second
+
+
+def test_a_graph_read_back_is_a_map_of_its_file_until_its_first_change(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    vecs = unit(rng.standard_normal((200, 16)))
+    index = VectorIndex(16)
+    index.add([f"m-{i}" for i in range(200)], vecs)
+    index.save(tmp_path / "v.usearch")
+    back = VectorIndex.load(tmp_path / "v.usearch", index.state())
+    assert back.file == tmp_path / "v.usearch"
+    assert back.query(vecs[:5], 3) == index.query(vecs[:5], 3)
+    maps = Path("/proc/self/maps")
+    if maps.exists():  # Linux: the file is mapped, not read
+        assert str(tmp_path / "v.usearch") in maps.read_text()
+    (tmp_path / "v.usearch").unlink()  # e.g. swept by another store object's close
+    back.add(["m-new"], vecs[7:8])  # copied from the map into memory: no crash, no file read
+    assert back.file is None
+    assert back.nearest(vecs[7:8])[0] == ("m-new", pytest.approx(1.0, abs=1e-3))
+    back.remove(["m-3"])
+    assert "m-3" not in back
+    assert all("m-3" not in ids for ids in back.query(vecs[3:4], 10)[0])
+    if maps.exists():
+        assert str(tmp_path / "v.usearch") not in maps.read_text()
+
+
+def test_a_removal_first_also_copies_a_mapped_graph(tmp_path: Path) -> None:
+    vecs = unit(np.random.default_rng(6).standard_normal((30, 8)))
+    index = VectorIndex(8)
+    index.add([f"m-{i}" for i in range(30)], vecs)
+    index.save(tmp_path / "v.usearch")
+    back = VectorIndex.load(tmp_path / "v.usearch", index.state())
+    back.remove(["not-there"])  # nothing to change: still the map
+    assert back.file is not None
+    back.remove(["m-0"])
+    assert back.file is None
+    assert back.nearest(vecs[:1])[0] is not None
+    assert back.nearest(vecs[:1])[0][0] != "m-0"  # type: ignore[index]
+
+
+def test_a_store_whose_vectors_did_not_change_keeps_its_graph_file_at_close(
+    tmp_path: Path,
+) -> None:
+    def graphs() -> list[Path]:
+        return sorted((tmp_path / "m").glob("vectors-gwa_memory-*.usearch"))
+
+    store = LongTermMemory(tmp_path / "m")
+    store.add([NewMemory("Quokkas live on Rottnest Island."), NewMemory("Wombats dig.")])
+    store.close()
+    (first,) = graphs()
+    written = first.stat().st_mtime_ns
+    store = LongTermMemory(tmp_path / "m")
+    hit = store.search(["Quokkas Rottnest"], 1, touch=True)[0]
+    store.close()  # the recall's reinforcement is a write of metadata only
+    assert graphs() == [first]
+    assert first.stat().st_mtime_ns == written
+    again = LongTermMemory(tmp_path / "m")
+    assert again.get(hit.record.id).access_count == hit.record.access_count + 1  # type: ignore[union-attr]
+    assert again.collections.vectors is not None
+    assert again.collections.vectors.file == first
+    again.add([NewMemory("Koalas sleep most of the day.")])
+    assert again.search(["Koalas sleep"], 1)[0].record.text.startswith("Koalas")
+    again.close()
+    (second,) = graphs()
+    assert second != first
 
 
 def test_the_same_adds_build_the_same_graph() -> None:
