@@ -18,8 +18,9 @@ similarities by at most 3e-5 (10,000 pairs of MiniLM vectors). Stores behind a C
 server (``url``) have none: other clients write to the server, so it is asked directly.
 
 An index read back from its file is a read-only memory map of it (the system reads the pages
-a search touches: a million records' graph, about 900 MB, opens in milliseconds instead of
-seconds); the first change copies it into memory (`_writable`).
+a search touches: a million records' graph, about 900 MB, is mapped in 0.25 s, and the store's
+open took 3.7 s instead of 4.7 s on the same machine); the first change copies it into memory
+(`_writable`).
 """
 
 from __future__ import annotations
