@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from gwa.memory.embeddings import Embedder, MiniLMEmbedder, Vectors
 from gwa.memory.records import MemoryRecord, StoreError
-from gwa.memory.vectors import VectorIndex
+from gwa.memory.vectors import EXPANSION_SEARCH, VectorIndex
 
 BATCH = 2000
 """Records per chromadb call when moving or loading many."""
@@ -229,10 +229,13 @@ class Collections:
                 ids=[r.id for r in records], metadatas=[r.metadata() for r in records]
             )
 
-    def nearest(self, vecs: Vectors) -> list[tuple[str, float] | None]:
-        """For each vector: the closest active record's id and cosine similarity."""
+    def nearest(
+        self, vecs: Vectors, *, breadth: int = EXPANSION_SEARCH
+    ) -> list[tuple[str, float] | None]:
+        """For each vector: the closest active record's id and cosine similarity (``breadth``:
+        the search breadth of the store's own index; a Chroma server uses its own)."""
         if self.vectors is not None:
-            return self.vectors.nearest(vecs)
+            return self.vectors.nearest(vecs, breadth=breadth)
         got = self.active.query(query_embeddings=vecs, n_results=1, include=["distances"])
         return [
             (got["ids"][q][0], 1.0 - float(got["distances"][q][0])) if got["ids"][q] else None

@@ -60,7 +60,7 @@ from gwa.memory.records import (
     retention,
     word_overlap,
 )
-from gwa.memory.vectors import VectorIndex
+from gwa.memory.vectors import EXPANSION_SEARCH, VectorIndex
 
 __all__ = [
     "LINK_LOG",
@@ -291,14 +291,17 @@ class LongTermMemory:
             self.will_write()
             return writes.add_memories(self, items, vectors)
 
-    def nearest(self, vecs: Vectors) -> list[tuple[str | None, float, MemoryRecord | None]]:
-        """For each vector: the closest active-collection record (id, cosine, record)."""
+    def nearest(
+        self, vecs: Vectors, *, breadth: int = EXPANSION_SEARCH
+    ) -> list[tuple[str | None, float, MemoryRecord | None]]:
+        """For each vector: the closest active-collection record (id, cosine, record), found
+        keeping ``breadth`` candidates (gwa.memory.vectors)."""
         with self.lock:
             if not self.cache:
                 return [(None, -1.0, None)] * len(vecs)
             return [
                 (None, -1.0, None) if hit is None else (hit[0], hit[1], self.cache.get(hit[0]))
-                for hit in self.collections.nearest(vecs)
+                for hit in self.collections.nearest(vecs, breadth=breadth)
             ]
 
     def link(self, src: str, dst: str, type: LinkType) -> None:

@@ -45,6 +45,13 @@ EXPANSION_SEARCH = 100
 what chromadb's does (recall@1 0.990 against 0.995, recall@50 0.981 against 0.977, on 50,000
 MiniLM vectors of sentences) in about half the time (p95 0.80 against 1.61 ms at k 1); 64 was
 faster still (0.61 ms) but found less (0.985, 0.953). `python bench/vector_index.py`."""
+NOVELTY_EXPANSION = 32
+"""Candidates kept while looking for an admission candidate's nearest record, whose similarity
+is all its novelty reads: on 50,000 MiniLM vectors of sentences the one found is on average
+0.0005 less similar than the exact nearest (0.0001 at 100) for 0.24 against 0.44 ms p95, and
+at 100,000 of bench/memory.py's near-random vectors 0.41 against 0.91 ms
+(`python bench/vector_index.py --ef 16,24,32,48,64`). Searches and writes keep
+EXPANSION_SEARCH."""
 
 
 class VectorIndex:
@@ -137,9 +144,16 @@ class VectorIndex:
             distances.append([d for i, d in pairs if i is not None])
         return ids, distances
 
-    def nearest(self, vecs: Vectors) -> list[tuple[str, float] | None]:
-        """For each vector: the closest id and its cosine similarity (None when empty)."""
-        ids, dists = self.query(vecs, 1)
+    def nearest(
+        self, vecs: Vectors, *, breadth: int = EXPANSION_SEARCH
+    ) -> list[tuple[str, float] | None]:
+        """For each vector: the closest id and its cosine similarity (None when empty), found
+        keeping ``breadth`` candidates (the other searches keep EXPANSION_SEARCH)."""
+        self._index.expansion_search = breadth
+        try:
+            ids, dists = self.query(vecs, 1)
+        finally:
+            self._index.expansion_search = EXPANSION_SEARCH
         return [(i[0], 1.0 - d[0]) if i else None for i, d in zip(ids, dists, strict=True)]
 
     # -- persistence (beside the store's open index; see `snapshot`) ---------------------------

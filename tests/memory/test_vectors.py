@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gwa.memory.store import LongTermMemory, NewMemory
-from gwa.memory.vectors import VectorIndex
+from gwa.memory.vectors import EXPANSION_SEARCH, NOVELTY_EXPANSION, VectorIndex
 
 
 def unit(rows: Any) -> Any:
@@ -51,6 +51,29 @@ def test_an_empty_index_and_a_pool_larger_than_the_index() -> None:
     index.add(["a", "b"], unit([[1, 0, 0, 0], [0, 1, 0, 0]]))
     ids, _ = index.query(q, 50)
     assert ids == [["a", "b"]]
+
+
+def test_a_narrow_nearest_finds_near_copies_and_leaves_later_searches_as_they_were() -> None:
+    rng = np.random.default_rng(11)
+    vecs = unit(rng.standard_normal((4000, 64)))  # near-random points: breadth matters here
+    ids = [f"r{i}" for i in range(4000)]
+    index = VectorIndex(64)
+    index.add(ids, vecs)
+    queries = unit(rng.standard_normal((40, 64)))
+    before = index.query(queries, 10)
+    # What an admission's novelty or a write's duplicate check is for: a near copy of a
+    # stored vector is found at the novelty breadth, its similarity close to 1.
+    copies = unit(vecs[:50] + 0.01 * rng.standard_normal((50, 64)))
+    found = index.nearest(copies, breadth=NOVELTY_EXPANSION)
+    assert [hit[0] for hit in found if hit is not None] == ids[:50]
+    assert min(hit[1] for hit in found if hit is not None) > 0.99
+    # The narrow breadth was for that call only: the same searches answer as before ...
+    index.nearest(queries, breadth=10)
+    assert index.query(queries, 10) == before
+    # ... where searches kept at that breadth would have answered differently.
+    index._index.expansion_search = 10
+    assert index.query(queries, 10)[0] != before[0]
+    index._index.expansion_search = EXPANSION_SEARCH
 
 
 def test_save_and_load_keep_ids_removed_keys_and_answers(tmp_path: Path) -> None:

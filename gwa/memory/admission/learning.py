@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gwa.memory.admission.features import Lexicon, candidate_features
 from gwa.memory.admission.policy import LogisticPolicy, Verdict, hand_score
 from gwa.memory.admission.trust import TrustBook
+from gwa.memory.vectors import NOVELTY_EXPANSION
 from gwa.memory.working import AdmissionCandidate, source_of
 
 if TYPE_CHECKING:
@@ -151,9 +152,11 @@ def novelties(
     candidates: Sequence[AdmissionCandidate], store: LongTermMemory, vectors: Vectors | None = None
 ) -> list[float]:
     """1 − the highest cosine similarity of each candidate to long-term memory (``vectors``:
-    the candidates' own, from the store's embedder, to skip embedding them)."""
+    the candidates' own, from the store's embedder, to skip embedding them), the nearest
+    record searched at the novelty breadth (gwa.memory.vectors.NOVELTY_EXPANSION)."""
     vecs = store.embedder.embed([c.entry.text for c in candidates]) if vectors is None else vectors
-    return [max(0.0, 1.0 - sim) if mid else 1.0 for mid, sim, _ in store.nearest(vecs)]
+    nearest = store.nearest(vecs, breadth=NOVELTY_EXPANSION)
+    return [max(0.0, 1.0 - sim) if mid else 1.0 for mid, sim, _ in nearest]
 
 
 @dataclass
