@@ -176,7 +176,7 @@ def read(store: LongTermMemory) -> OpenIndex | None:
             vectors = VectorIndex.load(where.with_name(str(head["vectors"])), z)
         if not len(ids) == len(rows) == len(lexical) == len(vectors) == head["active"]:
             raise ValueError("ids, rows, lexical and vector indexes do not agree")
-        if vectors.dim != store.embedder.dim or not all(i in vectors for i in ids):
+        if vectors.dim != store.embedder.dim or not vectors.holds(ids):
             raise ValueError("the vector index does not hold the records' vectors")
         if len(archived) != head["archived"]:
             raise ValueError("archived ids do not agree with the header")

@@ -85,6 +85,12 @@ def test_save_and_load_keep_ids_removed_keys_and_answers(tmp_path: Path) -> None
     index.save(tmp_path / "v.usearch")
     back = VectorIndex.load(tmp_path / "v.usearch", index.state())
     assert len(back) == 48
+    live = [f"m-{i}" for i in range(50) if i not in (3, 10)]
+    # What an open checks: the open index's ids are exactly the graph's, in any order.
+    assert back.holds(live)
+    assert back.holds(live[::-1])
+    assert not back.holds([*live[:-1], "m-3"])
+    assert not back.holds(live[:-1])
     assert "m-3" not in back
     assert "m-4" in back
     assert back.query(vecs[:4], 5) == index.query(vecs[:4], 5)
