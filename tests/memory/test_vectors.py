@@ -61,8 +61,8 @@ def test_a_narrow_nearest_finds_near_copies_and_leaves_later_searches_as_they_we
     index.add(ids, vecs)
     queries = unit(rng.standard_normal((40, 64)))
     before = index.query(queries, 10)
-    # What an admission's novelty or a write's duplicate check is for: a near copy of a
-    # stored vector is found at the novelty breadth, its similarity close to 1.
+    # What an admission's novelty and its duplicate feature need: a near copy of a stored
+    # vector is found at the novelty breadth, its similarity close to 1.
     copies = unit(vecs[:50] + 0.01 * rng.standard_normal((50, 64)))
     found = index.nearest(copies, breadth=NOVELTY_EXPANSION)
     assert [hit[0] for hit in found if hit is not None] == ids[:50]
